@@ -32,4 +32,5 @@ bench: bootstrap
 	@mkdir -p $(BENCH_OUT)
 	$(PY) -m vsugsp bench speed --json $(BENCH_OUT)/speed.json
 	$(PY) -m vsugsp bench quality --json $(BENCH_OUT)/quality.json
-	$(PY) -m vsugsp.bench.mpv_bench --json $(BENCH_OUT)/mpv_bench.json
+	$(PY) -m vsugsp bench pruning --json $(BENCH_OUT)/pruning.json
+	$(PY) -m vsugsp bench mpv --json $(BENCH_OUT)/mpv_bench.json

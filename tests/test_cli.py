@@ -287,3 +287,28 @@ def test_interpolate_y4m_to_stdout(tmp_path, tiny_model):
     assert body.count(b"FRAME\n") == 10
     assert len(proc.stdout) == len(header) + 1 + 10 * (len(b"FRAME\n") + 64 * 48 * 3 // 2)
     assert b"output:" in proc.stderr  # the summary goes to stderr when stdout carries video
+
+
+def test_bench_pruning_writes_consistent_results(tmp_path, capsys):
+    """`vsugsp bench pruning` runs the forced-density sweep; MAC shares fall with density."""
+    out = tmp_path / "pruning.json"
+    assert cli.main(["bench", "pruning", "--size", "160x128", "--repeat", "1", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    shares = [r["mac_share"] for r in res["network"]]
+    assert [r["density"] for r in res["network"]] == [1.0, 0.75, 0.5, 0.25]
+    assert shares[0] == pytest.approx(1.0)
+    assert shares[-1] < shares[1] <= 1.0
+    assert all(r["seconds"] > 0 for r in res["network"])
+    assert "| density | s/frame |" in capsys.readouterr().out
+
+
+def test_bench_pruning_bad_size_is_a_user_error(capsys):
+    assert cli.main(["bench", "pruning", "--size", "720p"]) == 2
+    assert "--size must be WxH" in capsys.readouterr().err
+
+
+def test_bench_mpv_is_registered(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["bench", "mpv", "--help"])
+    assert exc.value.code == 0
+    assert "--concurrent" in capsys.readouterr().out

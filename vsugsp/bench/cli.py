@@ -128,7 +128,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``bench`` (with ``quality``, ``speed``, ``dataset``, ``report``) on ``subparsers``."""
+    """Register ``bench`` (with ``quality``, ``speed``, ``dataset``, ``pruning``, ``mpv``, ``report``) on ``subparsers``."""
     from ..eval.datasets import DATASETS
     from ..eval.peers import PEERS
     from .quality import DEFAULT_PEERS, DEFAULT_PRESETS
@@ -136,7 +136,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     bench = subparsers.add_parser("bench", help="quality and speed benchmarks",
                                   description="Quality (frame-drop protocol, with peers), speed, test-set "
                                               "scores, and Markdown reports of saved results.")
-    sub = bench.add_subparsers(dest="bench_command", metavar="{quality,speed,dataset,report}")
+    sub = bench.add_subparsers(dest="bench_command", metavar="{quality,speed,dataset,pruning,mpv,report}")
     bench.set_defaults(func=lambda args: (bench.print_help(sys.stderr), 2)[1])
 
     def outputs(p: argparse.ArgumentParser, plot: bool) -> None:
@@ -189,6 +189,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     d.add_argument("--max-items", type=int, help="score only the first N triplets")
     d.add_argument("--json", metavar="PATH", help="write the results as JSON")
     d.set_defaults(func=cmd_dataset)
+
+    from . import mpv_bench, pruning
+
+    pr = sub.add_parser("pruning", help="does pruning save time? whole network and per layer at forced densities",
+                        description=pruning.__doc__.splitlines()[0])
+    pruning.add_arguments(pr)
+    pr.set_defaults(func=pruning.run_args)
+
+    mp = sub.add_parser("mpv", help="play frames through the mpv script as mpv does: sustained fps, slowest frame",
+                        description=mpv_bench.__doc__.split("\n\n")[0])
+    mpv_bench.add_arguments(mp)
+    mp.set_defaults(func=mpv_bench.run_args)
 
     r = sub.add_parser("report", help="print the Markdown tables of saved results JSON files")
     r.add_argument("results", nargs="+", metavar="JSON", help="results written with --json")

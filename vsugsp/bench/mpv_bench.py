@@ -153,8 +153,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vsugsp.bench.mpv_bench", description=__doc__.split("\n\n")[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``vsugsp bench mpv`` (shared with ``python -m vsugsp.bench.mpv_bench``)."""
     p.add_argument("--frames", type=int, default=48, help="output frames per case (default 48)")
     p.add_argument("--cases", type=parse_cases, help="SIZE:DEVICE list (default 360p:cpu,720p:cpu[,1080p:cuda])")
     p.add_argument("--concurrent", type=int, default=4, help="mpv's concurrent-frames (default 4)")
@@ -167,11 +167,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", choices=("pruned", "dense"),
                    help="override the preset's network mode (dense: cost independent of the weights)")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
-    args = p.parse_args(argv)
+
+
+def run_args(args: argparse.Namespace) -> int:
     if args.frames < 2:
-        p.error("--frames must be at least 2")
+        raise ValueError("vsugsp: --frames must be at least 2")
     if not args.container_fps > 0 or not args.display_fps >= 0:
-        p.error("--container-fps must be above 0 and --display-fps at least 0")
+        raise ValueError("vsugsp: --container-fps must be above 0 and --display-fps at least 0")
 
     from .machine import describe
 
@@ -189,6 +191,17 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({**describe(), "benchmark": "mpv", "results": rows}, indent=2) + "\n")
         print(f"mpv_bench: wrote {args.json}", file=sys.stderr)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m vsugsp.bench.mpv_bench", description=__doc__.split("\n\n")[0])
+    add_arguments(p)
+    args = p.parse_args(argv)
+    try:
+        return run_args(args)
+    except ValueError as e:
+        p.error(str(e).removeprefix("vsugsp: "))
+    return 2
 
 
 if __name__ == "__main__":

@@ -111,10 +111,11 @@ class DecoderBlock(nn.Module):
             b, _, h, w = x.shape
             return x.new_zeros(b, self.fuse.out_channels, h, w)
         buf = to_padded(x, plan)
+        body_buf = None  # one zeroed buffer for every body layer: the active tiles are the same
         outs = []
         for i, conv in enumerate(self.convs()):
             if i:
-                buf = scatter(outs[-1], plan)
+                buf = body_buf = scatter(outs[-1], plan, out=body_buf)
             outs.append(conv_tiles(buf, plan, conv.conv.weight, conv.conv.bias, conv.act.weight))
         fused = F.conv2d(torch.cat(outs, 1), self.fuse.weight, self.fuse.bias)
         return padded_to_dense(scatter(fused, plan, pad=0), plan, pad=0)

