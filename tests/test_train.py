@@ -51,8 +51,10 @@ def _recipe(pool, **over):
     return parse(d)
 
 
-def test_bundled_recipe_parses():
-    r = load_recipe("small-cpu")
+@pytest.mark.parametrize("name", ["small-cpu", "small-gpu"])
+def test_bundled_recipe_parses(name):
+    r = load_recipe(name)
+    assert r.name == name
     assert r.stages[0].mode == "dense" and r.stages[-1].mode == "train"
     assert r.total_steps == sum(s.steps for s in r.stages)
 
