@@ -116,8 +116,10 @@ def heldout(recipe: Recipe) -> dict[str, torch.Tensor] | None:
         return None
     from ..data.synth import SynthConfig, make_heldout
 
+    # the generator's defaults, not the recipe's overrides: the held-out set stays the same
+    # yardstick when a recipe (or a resumed run) changes its training distribution
     return make_heldout(recipe.data.path, recipe.data.heldout, recipe.data.heldout_size, seed=12345,
-                        cfg=SynthConfig(**recipe.data.synth))
+                        cfg=SynthConfig())
 
 
 # ---------------------------------------------------------------------------- losses
