@@ -112,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("run", type=Path)
     ap.add_argument("--plot", type=Path, help="PNG to write (default RUN/curve.png)")
     ap.add_argument("--bbb-frames", type=int, default=24, help="bigbuckbunny frames used for the curve")
+    ap.add_argument("--threads", type=int, help="torch CPU threads (e.g. 1 beside a running training)")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     real = score_snapshots(args.run, args.bbb_frames)
     plot(args.run, real, args.plot or args.run / "curve.png")
     print(json.dumps(real, indent=1, sort_keys=True))
