@@ -55,6 +55,10 @@ KEYS = ("img0", "img1", "gt", "t", "flow_t0", "flow_t1", "valid", "vis0", "vis1"
 cv2.setNumThreads(1)
 
 
+#: SynthConfig.interp → OpenCV interpolation flag
+_INTERP = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     """Parameters of the synthetic scene generator.
@@ -90,6 +94,10 @@ class SynthConfig:
     t: float | None = None                   # None: t ~ U(t_range); a float: fixed t
     t_range: tuple[float, float] = (0.02, 0.98)
     valid_threshold: float = 0.95            # min weight of the front layer for valid=1
+    # resampling of the layer warps: "linear" blurs by a sub-pixel-phase-dependent
+    # amount (none at whole pixels, a [1/2, 1/2] kernel at half pixels), so the three
+    # frames of a triplet differ in sharpness; "cubic"/"lanczos" keep them alike
+    interp: str = "linear"
 
     def __post_init__(self) -> None:
         if not 16 <= int(self.size) <= 4096:
@@ -99,6 +107,8 @@ class SynthConfig:
         lo, hi = self.n_fg
         if not 0 <= lo <= hi <= 16:
             raise ValueError(f"vsugsp: SynthConfig.n_fg={self.n_fg!r}; allowed (lo, hi) with 0 <= lo <= hi <= 16")
+        if self.interp not in _INTERP:
+            raise ValueError(f"vsugsp: SynthConfig.interp={self.interp!r}; allowed: {', '.join(_INTERP)}")
         for name in ("p_flat", "p_lighting", "p_blur", "p_noise", "p_jpeg"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
@@ -285,7 +295,7 @@ def _foreground(rng: np.random.Generator, photos: Sequence[np.ndarray], cfg: Syn
 # --------------------------------------------------------------------------- rendering
 
 
-def _render(layers: Sequence[_Layer], tau: float, s: int, want_ids: bool
+def _render(layers: Sequence[_Layer], tau: float, s: int, want_ids: bool, interp: int = cv2.INTER_LINEAR
             ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Composite back to front (``layers[-1]`` is the opaque background) at time tau.
 
@@ -296,7 +306,7 @@ def _render(layers: Sequence[_Layer], tau: float, s: int, want_ids: bool
     bg = layers[-1]
     inv = _inv_affine(bg.to_screen(tau))
     out = cv2.warpAffine(bg.rgba, inv[:2], (s, s),
-                         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=bg.border)
+                         flags=interp | cv2.WARP_INVERSE_MAP, borderMode=bg.border)
     out = out.astype(np.float32)
     best_w = np.ones((s, s), np.float32) if want_ids else None
     best_id = np.full((s, s), len(layers) - 1, np.int8) if want_ids else None
@@ -314,7 +324,7 @@ def _render(layers: Sequence[_Layer], tau: float, s: int, want_ids: bool
         inv = _inv_affine(fwd)[:2]
         inv[:, 2] += inv[:, :2] @ np.array([x0, y0], float)   # ROI-local destination coordinates
         rgba = cv2.warpAffine(layer.rgba, inv, (x1 - x0, y1 - y0),
-                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              flags=interp | cv2.WARP_INVERSE_MAP,
                               borderMode=layer.border, borderValue=(0, 0, 0, 0))
         a = rgba[..., 3].astype(np.float32) * (1.0 / 255.0)
         roi = out[y0:y1, x0:x1]
@@ -330,13 +340,13 @@ def _render(layers: Sequence[_Layer], tau: float, s: int, want_ids: bool
 
 
 def _render_exposure(layers: Sequence[_Layer], tau: float, s: int, exposure: float, n_sub: int,
-                     sharp: np.ndarray) -> np.ndarray:
+                     sharp: np.ndarray, interp: int = cv2.INTER_LINEAR) -> np.ndarray:
     """Frame integrated over a shutter window centred on tau; ``sharp`` is the frame at tau."""
     if exposure <= 0 or n_sub <= 1:
         return sharp
     acc = np.zeros((s, s, 3), np.float32)
     for off in np.linspace(-0.5 * exposure, 0.5 * exposure, n_sub):
-        acc += sharp if abs(off) < 1e-12 else _render(layers, tau + float(off), s, False)[0]
+        acc += sharp if abs(off) < 1e-12 else _render(layers, tau + float(off), s, False, interp)[0]
     return acc * (1.0 / n_sub)
 
 
@@ -445,10 +455,10 @@ def render_triplet(rng: np.random.Generator, photos: Sequence[np.ndarray], cfg: 
     frames = {}
     maps = {}
     for name, tau in (("img0", 0.0), ("gt", t), ("img1", 1.0)):
-        img, ids, w = _render(layers, tau, s, True)
+        img, ids, w = _render(layers, tau, s, True, _INTERP[cfg.interp])
         maps[name] = (ids, w)
         if exposure > 0:
-            img = _render_exposure(layers, tau, s, exposure, cfg.blur_subframes, img)
+            img = _render_exposure(layers, tau, s, exposure, cfg.blur_subframes, img, _INTERP[cfg.interp])
         if lighting is not None:
             g, o = lighting
             img = img * (g[0] + (g[1] - g[0]) * tau) + (o[0] + (o[1] - o[0]) * tau)

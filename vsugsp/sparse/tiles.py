@@ -81,11 +81,34 @@ def to_padded(x: torch.Tensor, plan: TilePlan) -> torch.Tensor:
     return out
 
 
+def halo_index(plan: TilePlan, padded_shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """Flat row indices (into a B·(Hp+2)·(Wp+2) × C view) of every active tile's halo pixels.
+
+    Cached on the plan: every layer of a block gathers the same tiles.
+    """
+    key = (tuple(padded_shape[:3]), device)
+    cache = plan.__dict__.setdefault("_halo_index", {})
+    idx = cache.get(key)
+    if idx is None:
+        t = plan.tile
+        _, hp2, wp2 = padded_shape[:3]
+        r = torch.arange(t + 2, device=device)
+        corner = (plan.b.to(device) * hp2 + plan.ty.to(device) * t) * wp2 + plan.tx.to(device) * t
+        idx = (corner.view(-1, 1, 1) + r.view(1, -1, 1) * wp2 + r.view(1, 1, -1)).reshape(-1)
+        cache[key] = idx
+    return idx
+
+
 def gather(padded: torch.Tensor, plan: TilePlan) -> torch.Tensor:
-    """Active tiles with a one-pixel halo: n×C×(T+2)×(T+2), channels-last memory."""
+    """Active tiles with a one-pixel halo: n×C×(T+2)×(T+2), channels-last memory.
+
+    One ``index_select`` of whole C-channel rows (contiguous in padded rows), several
+    times faster on the CPU than advanced indexing of an unfolded view.
+    """
     t = plan.tile
-    v = padded.unfold(1, t + 2, t).unfold(2, t + 2, t).permute(0, 1, 2, 4, 5, 3)
-    return v[plan.b, plan.ty, plan.tx].permute(0, 3, 1, 2)
+    c = padded.shape[-1]
+    rows = padded.reshape(-1, c).index_select(0, halo_index(plan, padded.shape, padded.device))
+    return rows.view(-1, t + 2, t + 2, c).permute(0, 3, 1, 2)
 
 
 def scatter(tiles: torch.Tensor, plan: TilePlan, pad: int = 1, out: torch.Tensor | None = None) -> torch.Tensor:
