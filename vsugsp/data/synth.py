@@ -71,7 +71,7 @@ class SynthConfig:
     max_motion: float = 24.0                 # background (camera) displacement 0->1, px
     fg_motion: float = 32.0                  # foreground displacement 0->1, px
     motion_gamma: float = 1.5                # magnitude = max * u**gamma (>1 favours small motion)
-    accel: float = 1.0                       # |acceleration| up to accel * max displacement (px)
+    accel: float = 1.0                       # |acceleration| up to accel * the layer's displacement (px)
     bg_rot: float = 3.0                      # background rotation 0->1, degrees (max abs)
     fg_rot: float = 20.0                     # foreground rotation 0->1, degrees (max abs)
     bg_zoom: float = 0.06                    # background log-zoom change 0->1 (max abs)
@@ -177,7 +177,10 @@ def _motion(rng: np.random.Generator, max_disp: float, cfg: SynthConfig) -> tupl
     if max_disp <= 0:
         return np.zeros(2), np.zeros(2)
     disp = _rand_vec(rng, max_disp, cfg.motion_gamma)
-    acc = _rand_vec(rng, cfg.accel * max_disp)
+    # acceleration in proportion to this layer's own displacement: two frames cannot
+    # show acceleration, so a still (or slow) layer that wanders at time t teaches
+    # the network to distrust identical inputs and to blur static content
+    acc = _rand_vec(rng, cfg.accel * float(np.hypot(*disp)))
     return disp - 0.5 * acc, acc
 
 

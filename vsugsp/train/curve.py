@@ -50,6 +50,15 @@ def frame_drop_psnr(net, frames: list[np.ndarray], mode: str) -> tuple[float, fl
     return float(np.mean(scores)), macs / max(1, dense)
 
 
+def blend_psnr(frames: list[np.ndarray]) -> float:
+    """Mean PSNR (dB) of the 50/50 blend of frames 2k and 2k+2 against frame 2k+1."""
+    from ..eval.metrics import psnr
+
+    scores = [psnr(((frames[k].astype(np.float32) + frames[k + 2]) / 2).round().astype(np.uint8), frames[k + 1])
+              for k in range(0, len(frames) - 2, 2)]
+    return float(np.mean(scores))
+
+
 def score_snapshots(run: Path, bbb_frames: int = 24) -> dict:
     from ..eval.clips import default_clips
     from ..model import load
@@ -57,6 +66,8 @@ def score_snapshots(run: Path, bbb_frames: int = 24) -> dict:
     cache_path = run / "real.json"
     cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
     clips = {s.name: clip_frames(s.path, bbb_frames if "bigbuckbunny" in s.name else None) for s in default_clips()}
+    if "blend" not in cache:  # the same frames blended: the line a useful model must clear
+        cache["blend"] = {f"{name}:blend": round(blend_psnr(frames), 3) for name, frames in clips.items()}
     for snap in sorted((run / "snapshots").glob("step-*.pt")):
         step = str(int(snap.stem.split("-")[1]))
         if step in cache:
@@ -94,10 +105,13 @@ def plot(run: Path, real: dict, out_png: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     ax = axes[1]
-    steps = sorted(int(s) for s in real)
-    keys = sorted({k for v in real.values() for k in v if not k.endswith("mac_share")})
-    for k in keys:
-        ax.plot(steps, [real[str(s)].get(k, np.nan) for s in steps], marker="o", label=k)
+    steps = sorted(int(s) for s in real if s.isdigit())
+    keys = sorted({k for s, v in real.items() if s.isdigit() for k in v if not k.endswith("mac_share")})
+    for i, k in enumerate(keys):
+        ax.plot(steps, [real[str(s)].get(k, np.nan) for s in steps], marker="o", label=k, color=f"C{i}")
+    for i, (k, v) in enumerate(sorted(real.get("blend", {}).items())):
+        ax.axhline(v, ls="--", lw=1, color=f"C{len(keys) + i}", label=k)
+    ax.set_ylabel("PSNR (dB)")
     ax.set_title("real clips, frame-drop protocol (curve only)")
     ax.set_xlabel("step")
     ax.grid(alpha=0.3)
