@@ -616,8 +616,9 @@ def main(argv: list[str] | None = None) -> int:
         _to_torch(render_triplet(rng, photos, cfg))
     rate = args.n / (time.perf_counter() - t0)
     mib = sum(p.nbytes for p in photos) / 2**20
-    print(f"pool: {len(photos)} photos, {mib:.0f} MiB, loaded in {load_s:.1f} s; "
-          f"{rate:.0f} samples/s at {args.size}x{args.size} (one process)", file=sys.stderr)
+    msg = (f"pool: {len(photos)} photos, {mib:.0f} MiB, loaded in {load_s:.1f} s; "
+           f"{rate:.0f} samples/s at {args.size}x{args.size} (one process)")
+    print(msg, file=sys.stderr)
     if args.preview:
         grid = preview([render_triplet(rng, photos, cfg) for _ in range(8)])
         cv2.imwrite(args.preview, grid[..., ::-1])

@@ -11,7 +11,7 @@ multiple of T and the border (and the round-up) is zero.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +33,7 @@ class TilePlan:
     tx: torch.Tensor  # (n,) tile column
     pixel_mask: torch.Tensor  # (n, 1, T, T) float: the pixel mask inside each active tile
     active_pixels: int
+    halo_cache: dict = field(default_factory=dict, repr=False, compare=False)  # see halo_index
 
     @property
     def padded_hw(self) -> tuple[int, int]:
@@ -87,7 +88,7 @@ def halo_index(plan: TilePlan, padded_shape: tuple[int, ...], device: torch.devi
     Cached on the plan: every layer of a block gathers the same tiles.
     """
     key = (tuple(padded_shape[:3]), device)
-    cache = plan.__dict__.setdefault("_halo_index", {})
+    cache = plan.halo_cache
     idx = cache.get(key)
     if idx is None:
         t = plan.tile
