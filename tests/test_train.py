@@ -51,7 +51,7 @@ def _recipe(pool, **over):
     return parse(d)
 
 
-@pytest.mark.parametrize("name", ["small-cpu", "small-gpu"])
+@pytest.mark.parametrize("name", ["small-cpu", "small-cpu-cont", "small-gpu"])
 def test_bundled_recipe_parses(name):
     r = load_recipe(name)
     assert r.name == name
