@@ -252,6 +252,23 @@ def test_tally_counts_frames_and_macs(net):
     assert 0 < t["executed_macs"] <= t["dense_macs"]
 
 
+def test_max_density_bounds_the_executed_share(net):
+    src = moving(vs.GRAY8, 128, 96, length=3)
+
+    def share(**kw) -> float:
+        reset_tally()
+        out = run(src, net, 2, threshold=0.0, backend="reference", **kw)
+        for n in range(out.num_frames):
+            out.get_frame(n)
+        t = tally()
+        return t["executed_macs"] / t["dense_macs"]
+
+    free, capped = share(max_density=None), share(max_density=0.25)
+    assert free > 0.95  # threshold 0 computes every pixel
+    # about a quarter of the ~77 % prunable work, plus the fixed encoder/coarse share
+    assert capped < 0.5
+
+
 def test_nothing_on_stdout(net, capfd):
     out = run(moving(vs.YUV420P8, 32, 24, length=3), net)
     for n in range(out.num_frames):
@@ -272,7 +289,7 @@ def test_model_by_path_name_or_instance(net, tmp_path, monkeypatch):
     monkeypatch.setattr(io, "weights_dir", lambda: tmp_path)
     assert frames_bytes(vsugsp.interpolate(src, model="tiny", device="cpu")) == ref
     assert frames_bytes(vsugsp.interpolate(src, preset="quality", model="tiny", device="cpu", mode="pruned",
-                                           precision="fp32")) == ref
+                                           precision="fp32", max_density=[0.6, 0.5, 0.4])) == ref
     # the caller's module is not moved or converted
     assert next(net.parameters()).dtype == torch.float32
 

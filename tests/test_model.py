@@ -203,3 +203,44 @@ def test_labels_from_uncertainty_top_fraction_and_nested():
     s2[..., :8, :8] = 5.0
     lab = labels_from_uncertainty(s2, [(4, 4)], 1 / 16)[0]
     assert lab[0, 0, 0, 0] == 1 and lab.sum() == 1
+
+
+def test_cap_mask_keeps_the_most_likely_pixels():
+    from vsugsp.model.masks import cap_mask
+
+    prob = torch.arange(20, dtype=torch.float32).view(1, 1, 4, 5) / 20
+    mask = torch.ones(1, 1, 4, 5, dtype=torch.bool)
+    mask[0, 0, 3, 4] = False  # the most likely pixel is off: a cap must not turn it on
+    capped = cap_mask(mask, prob, 0.25)  # 5 of 20 pixels
+    assert int(capped.sum()) == 5
+    assert capped.flatten().nonzero().flatten().tolist() == [14, 15, 16, 17, 18]
+    assert torch.equal(cap_mask(mask, prob, 1.0), mask)
+    few = torch.zeros_like(mask)
+    few[0, 0, 0, :2] = True  # already under the cap: unchanged
+    assert torch.equal(cap_mask(few, prob, 0.25), few)
+    with pytest.raises(ValueError, match="max_density=0"):
+        cap_mask(mask, prob, 0)
+
+
+@torch.no_grad()
+def test_max_density_caps_each_level(net):
+    a, b = _pair(2, 64, 96)
+    free = net(a, b, 0.5, mode="pruned", threshold=0.0)
+    dens = [float(m.float().mean()) for m in free.masks]
+    assert dens[0] > 0.5  # the cap below must bite for the test to mean anything
+    caps = [0.5, 0.4, 0.3]
+    out = net(a, b, 0.5, mode="pruned", threshold=0.0, max_density=caps)
+    for m, cap, d in zip(out.masks, caps, dens):
+        per_image = m.flatten(1).float().mean(1)
+        assert float(per_image.max()) <= cap + 1e-6
+        assert float(m.float().mean()) <= d
+    assert out.mask_macs < free.mask_macs
+    for child, parent in zip(out.masks[1:], out.masks[:-1]):  # still nested
+        up = torch.nn.functional.interpolate(parent.float(), size=child.shape[-2:], mode="nearest") > 0.5
+        assert not bool((child & ~up).any())
+    same = net(a, b, 0.5, mode="pruned", max_density=1.0)
+    assert torch.equal(same.image, net(a, b, 0.5, mode="pruned").image)
+    with pytest.raises(ValueError, match="max_density=\\[0.5, 0.5\\]"):
+        net(a, b, 0.5, mode="pruned", max_density=[0.5, 0.5])
+    with pytest.raises(ValueError, match="max_density=1.5"):
+        net(a, b, 0.5, mode="pruned", max_density=1.5)

@@ -19,7 +19,7 @@ def test_bundled_presets_exist_and_validate():
 
     for name in BUNDLED:
         data = yaml.safe_load((preset_dir() / f"{name}.yaml").read_text())
-        for key in ("model", "mode", "scale", "precision", "scene_threshold"):
+        for key in ("model", "mode", "max_density", "scale", "precision", "scene_threshold"):
             assert key in data, (name, key)
 
 
@@ -27,6 +27,8 @@ def test_bundled_values():
     q, b, f, r = (load_preset(n) for n in ("quality", "balanced", "fast", "realtime"))
     assert q.mode == "dense" and q.scale == 1.0 and q.precision == "fp32"
     assert b.mode == "pruned" and b.threshold == 0.5
+    assert b.max_density == (0.6, 0.5, 0.4) and q.max_density is None
+    assert all(x <= y for x, y in zip(f.max_density, b.max_density))
     assert f.mode == "pruned" and f.threshold > b.threshold
     assert f.scale_for(1080) == 0.5 and f.scale_for(720) == 1.0
     assert r.precision == "fp16" and r.scale == 0.5
@@ -39,6 +41,15 @@ def test_overrides_win():
     assert p.threshold == 0.8 and p.device == "cpu" and p.scene_change == "off"
     assert load_preset(p).threshold == 0.8  # a Preset round-trips
     assert load_preset({"base": "quality", "batch": 2}).mode == "dense"
+
+
+def test_max_density_values():
+    assert load_preset("balanced", max_density=0.5).max_density == 0.5
+    assert load_preset("balanced", max_density=[1, 0.5, 0.25]).max_density == (1.0, 0.5, 0.25)
+    assert load_preset("balanced", max_density=None).max_density is None
+    for bad in (0, 1.5, [0.5, 0.5], [0.5, 0.5, 0], "half", True):
+        with pytest.raises(ValueError, match="'max_density'"):
+            load_preset("balanced", max_density=bad)
 
 
 def test_user_yaml(tmp_path: Path):

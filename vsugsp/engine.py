@@ -193,6 +193,8 @@ class Engine:
 
     net: a ``UGSPNet`` already on ``device`` (see :func:`resolve_model`).
     mode: "pruned" or "dense"; threshold in [0, 1); scale in (0, 1].
+    max_density: pruned mode's cap on the computed share of each decoder level
+    (a number or three in (0, 1]; None: no cap).
     backend: masked-conv backend ("auto", "cpu", "cuda", "reference").
     batch: t values of one pair per forward pass; cache_frames: source frames
     whose encoder features are kept.
@@ -207,6 +209,7 @@ class Engine:
         threshold: float = 0.5,
         scale: float = 1.0,
         backend: str = "auto",
+        max_density: "float | Sequence[float] | None" = None,
         batch: int = 8,
         cache_frames: int = 8,
     ) -> None:
@@ -217,6 +220,9 @@ class Engine:
         self.dtype = next(net.parameters()).dtype
         self.mode = mode
         self.threshold = float(threshold)
+        from .model.net import level_caps
+
+        self.max_density = level_caps(max_density)
         self.scale = float(scale)
         self.backend = _resolve_backend(backend, device, mode)
         self.batch = int(batch)
@@ -339,6 +345,7 @@ class Engine:
                 mode=self.mode,
                 backend=self.backend,
                 threshold=self.threshold,
+                max_density=self.max_density,
                 scale=self.scale,
                 feats0=f0,
                 feats1=f1,

@@ -164,6 +164,7 @@ def _build_engine(cfg: Preset, instance: Any, clip: vs.VideoNode):
             dev,
             mode=cfg.mode,
             threshold=cfg.threshold,
+            max_density=cfg.max_density,
             scale=cfg.scale_for(clip.height),
             backend=cfg.backend,
             batch=cfg.batch,

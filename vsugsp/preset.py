@@ -33,6 +33,10 @@ class Preset:
     model: packaged weights name or path to a ``.pt`` file.
     mode: "pruned" (skip easy pixels) or "dense".
     threshold: pruned mode's P(compute) a pixel needs, [0, 1); higher prunes more.
+    max_density: pruned mode's cap on the fraction of pixels computed per decoder
+        level, (0, 1]: one number, or three (levels at 1/8, 1/4, 1/2 size); the
+        pixels most likely to need computing are kept.  None: no cap.  Bounds the
+        work on hard footage, where the threshold alone lets most pixels through.
     scale: the network runs at this fraction of the frame size, (0, 1].
     large_scale / large_height: frames taller than ``large_height`` lines run at
         ``large_scale`` instead (None: no special case).
@@ -55,6 +59,7 @@ class Preset:
     model: str = "small"
     mode: str = "pruned"
     threshold: float = 0.5
+    max_density: float | tuple[float, ...] | None = None
     scale: float = 1.0
     large_scale: float = 1.0
     large_height: int | None = None
@@ -141,6 +146,14 @@ def _validate(key: str, v: object) -> object:
         return _choice(key, v, MODES)
     if key == "threshold":
         return _number(key, v, 0.0, 1.0, False, True)
+    if key == "max_density":
+        if v is None:
+            return None
+        if isinstance(v, (list, tuple)):
+            if len(v) != 3:
+                raise _err(key, v, "null, a number in (0, 1], or a list of 3 such numbers (levels 1/8, 1/4, 1/2)")
+            return tuple(_number(key, x, 0.0, 1.0, True, False) for x in v)
+        return _number(key, v, 0.0, 1.0, True, False)
     if key in ("scale", "large_scale"):
         return _number(key, v, 0.0, 1.0, True, False)
     if key == "large_height":

@@ -90,7 +90,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     device = args.device or ("cuda" if _cuda() else "cpu")
     items = triplets(args.dataset, args.root)
     res = evaluate_triplets(net, items, device=device, mode=args.mode or preset.mode,
-                            threshold=preset.threshold, scale=preset.scale,
+                            threshold=preset.threshold, scale=preset.scale, max_density=preset.max_density,
                             half=device.startswith("cuda") and preset.precision == "fp16",
                             max_items=args.max_items, progress=StderrProgress(args.dataset))
     data = {"kind": "dataset", "schema": 1, **describe(), "dataset": args.dataset, "root": str(args.root),

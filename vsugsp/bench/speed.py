@@ -159,11 +159,13 @@ def run_speed(*, devices: Sequence[str], sizes: Sequence[str], presets: Sequence
                     row = {"device": device, "path": "forward", "size": label, "width": width, "height": height,
                            "preset": pname, "mode": mode, "preset_mode": mode == preset.mode,
                            "precision": "fp16" if half else "fp32", "backend": backend if mode == "pruned" else "-",
-                           "threshold": preset.threshold, "scale": scale, "model": net_name}
+                           "threshold": preset.threshold, "max_density": preset.max_density, "scale": scale,
+                           "model": net_name}
                     try:
                         with torch.inference_mode():
                             tm, out = time_calls(lambda: net(a, b, 0.5, mode=mode, backend=backend,
-                                                             threshold=preset.threshold, scale=scale),
+                                                             threshold=preset.threshold, scale=scale,
+                                                             max_density=preset.max_density),
                                                  warmup=w_up, repeats=reps, sync=sync)
                     except Exception as e:  # e.g. the CUDA backend missing: report, keep the other rows
                         row.update(status="error", reason=f"{type(e).__name__}: {e}")

@@ -35,11 +35,11 @@ def _tensor(img: np.ndarray, device, dtype):
 
 def evaluate_triplets(net, items: Sequence[Triplet], *, device: str = "cpu", mode: str = "pruned",
                       backend: Optional[str] = None, threshold: float = 0.5, scale: float = 1.0,
-                      half: bool = False, max_items: Optional[int] = None, progress=None) -> dict:
+                      max_density=None, half: bool = False, max_items: Optional[int] = None, progress=None) -> dict:
     """Mean PSNR / SSIM / IE of ``net`` at t = 0.5 over ``items`` (first ``max_items`` only if given).
 
     ``backend``: masked-conv backend (default: "cuda" on a CUDA device, else "cpu");
-    ``half``: run in fp16 (CUDA only).  Returns the means, the count, mean
+    ``half``: run in fp16 (CUDA only); ``max_density``: pruned-level cap (see ``UGSPNet.forward``).  Returns the means, the count, mean
     executed/dense MACs and density, seconds, and per-item scores.
     """
     import torch
@@ -62,7 +62,7 @@ def evaluate_triplets(net, items: Sequence[Triplet], *, device: str = "cpu", mod
                 raise ValueError(f"vsugsp: triplet {tr.name} has frames of different sizes: "
                                  f"{a.shape}, {b.shape}, {gt.shape}")
             out = net(_tensor(a, dev, dtype), _tensor(b, dev, dtype), 0.5, mode=mode, backend=backend,
-                      threshold=threshold, scale=scale)
+                      threshold=threshold, scale=scale, max_density=max_density)
             pred = to_uint8(out.image.float())
             per_item.append({"name": tr.name, "psnr": psnr(pred, gt), "ssim": ssim(pred, gt),
                              "ie": mean_abs_error(pred, gt), "macs": int(out.macs),
@@ -76,5 +76,6 @@ def evaluate_triplets(net, items: Sequence[Triplet], *, device: str = "cpu", mod
             "macs": macs, "dense_macs": dense, "density": macs / dense if dense else None,
             "seconds": seconds, "settings": {"device": str(dev), "mode": mode, "backend": backend,
                                              "threshold": threshold, "scale": scale,
+                                             "max_density": max_density,
                                              "precision": "fp16" if half else "fp32"},
             "per_item": per_item}

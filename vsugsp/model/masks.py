@@ -1,4 +1,4 @@
-"""Spatial masks: soft (Gumbel-softmax, training), hard (threshold, inference), nesting, labels.
+"""Spatial masks: soft (Gumbel-softmax, training), hard (threshold, inference), caps, nesting, labels.
 
 Mask logits have 2 channels per pixel: [skip, compute].  A mask value of 1 means
 "compute this pixel".  Masks are hierarchical: a pixel pruned at a coarse level
@@ -26,6 +26,28 @@ def soft_mask(logits: torch.Tensor, tau: float = 1.0, gumbel: bool = True) -> to
 def hard_mask(logits: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     """Bool mask: compute where P(compute) > threshold (threshold in [0, 1))."""
     return compute_prob(logits) > threshold
+
+
+def cap_mask(mask: torch.Tensor, prob: torch.Tensor, cap: float) -> torch.Tensor:
+    """Keep at most ``cap`` (fraction in (0, 1]) of each image's pixels of a bool mask.
+
+    Where ``mask`` (B×1×H×W bool) has more pixels on than ``cap`` allows, only
+    those with the highest ``prob`` (B×1×H×W, P(compute)) stay on.  This bounds
+    the work of a pruned level on any input, whatever the threshold lets through.
+    """
+    if not 0.0 < cap <= 1.0:
+        raise ValueError(f"vsugsp: max_density={cap}; allowed: 0 < max_density <= 1")
+    if cap >= 1.0:
+        return mask
+    b = mask.shape[0]
+    flat = mask.reshape(b, -1)
+    k = max(1, int(cap * flat.shape[1]))
+    if int(flat.sum(1).max()) <= k:
+        return mask
+    score = torch.where(flat, prob.reshape(b, -1).float(), torch.full_like(flat, -1.0, dtype=torch.float32))
+    top = score.topk(k, dim=1).indices
+    keep = torch.zeros_like(flat).scatter_(1, top, True)
+    return (keep & flat).view_as(mask)
 
 
 def nest(mask: torch.Tensor, parent: torch.Tensor | None) -> torch.Tensor:

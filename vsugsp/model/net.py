@@ -9,6 +9,7 @@ per-pixel uncertainty (log-scale).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 
 from .blocks import DecoderBlock, Encoder
 from .config import ModelConfig
-from .masks import compute_prob, hard_mask, nest, soft_mask
+from .masks import cap_mask, compute_prob, hard_mask, nest, soft_mask
 from .warp import backwarp, resize_flow
 
 MODES = ("dense", "pruned", "train")
@@ -65,6 +66,21 @@ class UGSPOutput:
     def density(self) -> float:
         """Executed share of the network's MACs (1.0 when nothing was pruned)."""
         return self.macs / max(1, self.dense_macs)
+
+
+PRUNED_LEVELS = 3  # dec8, dec4, dec2
+
+
+def level_caps(max_density: float | Sequence[float] | None) -> list[float] | None:
+    """``max_density`` as one cap per pruned level (coarse → fine), validated; None: no cap."""
+    if max_density is None:
+        return None
+    caps = [max_density] * PRUNED_LEVELS if isinstance(max_density, (int, float)) else list(max_density)
+    if len(caps) != PRUNED_LEVELS or any(isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 < c <= 1
+                                         for c in caps):
+        raise ValueError(f"vsugsp: max_density={max_density!r}; allowed: a number in (0, 1] or "
+                         f"{PRUNED_LEVELS} such numbers (levels 1/8, 1/4, 1/2)")
+    return [float(c) for c in caps]
 
 
 def _as_time(t, batch: int, ref: torch.Tensor) -> torch.Tensor:
@@ -127,6 +143,7 @@ class UGSPNet(nn.Module):
         feats1: Features | None = None,
         masks: list[torch.Tensor] | None = None,
         tau: float = 1.0,
+        max_density: float | Sequence[float] | None = None,
     ) -> UGSPOutput:
         """Interpolate between B×3×H×W frames in [0, 1] at time(s) t in (0, 1).
 
@@ -136,6 +153,9 @@ class UGSPNet(nn.Module):
         scale: the network runs at this fraction of the frame size, (0, 1].
         masks: forced bool masks per pruned level (benchmarks).  feats0/feats1:
         cached :meth:`encode` results of the two frames (same ``scale``).
+        max_density: pruned mode's cap on the fraction of pixels computed per level,
+        in (0, 1]: one number for every level or one per level (1/8, 1/4, 1/2 size);
+        the pixels most likely to need computing are kept (None: no cap).
         """
         if mode not in MODES:
             raise ValueError(f"vsugsp: mode={mode!r}; allowed: {', '.join(MODES)}")
@@ -143,6 +163,7 @@ class UGSPNet(nn.Module):
             raise ValueError(f"vsugsp: frames must both be B×3×H×W, got {tuple(img0.shape)} and {tuple(img1.shape)}")
         if not 0.0 < scale <= 1.0:
             raise ValueError(f"vsugsp: scale={scale}; allowed: 0 < scale <= 1")
+        caps = level_caps(max_density)
         b, _, h, w = img0.shape
         tt = _as_time(t, b, img0)
         f0 = feats0 if feats0 is not None else self.encode(img0, scale)
@@ -166,11 +187,11 @@ class UGSPNet(nn.Module):
             result = self._finish(out, img0, img1, f0.net_size, fixed_macs)
             result.dense = self._finish(dense, img0, img1, f0.net_size, fixed_macs)
             return result
-        out = self._decode(y16, p0, p1, mode, backend, threshold, masks, tau)
+        out = self._decode(y16, p0, p1, mode, backend, threshold, masks, tau, caps)
         return self._finish(out, img0, img1, f0.net_size, fixed_macs)
 
     # ------------------------------------------------------------------ decoders
-    def _decode(self, y16, p0, p1, mode, backend, threshold, forced, tau) -> dict:
+    def _decode(self, y16, p0, p1, mode, backend, threshold, forced, tau, caps=None) -> dict:
         c = self.config.channels
         flow = y16[:, :4]
         feat = F.pixel_shuffle(y16[:, 4 : 4 + 4 * c[2]], 2)
@@ -199,7 +220,12 @@ class UGSPNet(nn.Module):
                 executed += npx * per_px
                 mask_px += npx * per_px
             else:
-                m = forced[i] if forced is not None else nest(hard_mask(logits, threshold), parent)
+                if forced is not None:
+                    m = forced[i]
+                else:
+                    m = nest(hard_mask(logits, threshold), parent)
+                    if caps is not None:
+                        m = cap_mask(m, compute_prob(logits), caps[i])
                 masks.append(m)
                 parent = m
                 y, done = block.forward_pruned(x, m, backend, self.config.tile)
