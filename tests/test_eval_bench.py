@@ -251,3 +251,14 @@ def test_calibration_bar_on_carphone():
     assert by["dis"]["frames"] == 59
     assert by["dis"]["psnr"] > by["mvtools"]["psnr"] + 1.0
     assert by["dis"]["psnr"] > by["blend"]["psnr"]
+
+
+def test_split_preset_overrides():
+    from vsugsp.bench.quality import split_preset
+
+    assert split_preset("quality") == ("quality", {})
+    assert split_preset("quality:ensemble=1") == ("quality", {"ensemble": 1})
+    assert split_preset("mine.yaml:threshold=0.3+scale=0.5") == ("mine.yaml", {"threshold": 0.3, "scale": 0.5})
+    assert split_preset("C:/presets/mine.yaml") == ("C:/presets/mine.yaml", {})
+    with pytest.raises(ValueError, match="'scale' in 'quality:ensemble=1\\+scale' is not KEY=VALUE"):
+        split_preset("quality:ensemble=1+scale")

@@ -289,7 +289,7 @@ def test_model_by_path_name_or_instance(net, tmp_path, monkeypatch):
     monkeypatch.setattr(io, "weights_dir", lambda: tmp_path)
     assert frames_bytes(vsugsp.interpolate(src, model="tiny", device="cpu")) == ref
     assert frames_bytes(vsugsp.interpolate(src, preset="quality", model="tiny", device="cpu", mode="pruned",
-                                           precision="fp32", max_density=[0.6, 0.5, 0.4])) == ref
+                                           precision="fp32", max_density=[0.6, 0.5, 0.4], ensemble=1)) == ref
     # the caller's module is not moved or converted
     assert next(net.parameters()).dtype == torch.float32
 
@@ -418,3 +418,18 @@ def test_engine_fixed_chunks(net):
         eng.interpolate(0, Fraction(1, 2), _frames(0), _frames(1), times)
     with pytest.raises(ValueError, match="3×H×W"):
         _engine(net).interpolate(0, times[0], np.zeros((4, 4), np.float32), _frames(1), times)
+
+
+def test_engine_ensemble_runs_the_views_and_averages(net):
+    times = (Fraction(1, 2),)
+    plain = _engine(net)
+    ens = _engine(net, ensemble=2)
+    a, b = _frames(0), _frames(1)
+    one = plain.interpolate(0, times[0], a, b, times)
+    two = ens.interpolate(0, times[0], a, b, times)
+    assert ens.stats()["forward_passes"] == 2 and ens.stats()["frames_interpolated"] == 1
+    assert ens.stats()["executed_macs"] == 2 * plain.stats()["executed_macs"]
+    swapped = _engine(net).interpolate(0, times[0], b, a, times)  # (b, a) at 1 - 1/2
+    assert np.allclose(two, (one + swapped) / 2, atol=1e-5)
+    with pytest.raises(ValueError, match="ensemble=3"):
+        _engine(net, ensemble=3)

@@ -244,3 +244,28 @@ def test_max_density_caps_each_level(net):
         net(a, b, 0.5, mode="pruned", max_density=[0.5, 0.5])
     with pytest.raises(ValueError, match="max_density=1.5"):
         net(a, b, 0.5, mode="pruned", max_density=1.5)
+
+
+@torch.no_grad()
+def test_ensemble_averages_the_symmetric_views(net):
+    from vsugsp.model.ensemble import check_passes, ensemble_forward
+
+    a, b = _pair(2, 40, 48)
+    t = torch.tensor([0.25, 0.5])
+    one = net(a, b, t, mode="dense")
+    img1, macs1, dense1 = ensemble_forward(net, a, b, t, 1, mode="dense")
+    assert torch.equal(img1, one.image) and macs1 == one.macs and dense1 == one.dense_macs
+    swapped = net(b, a, 1 - t, mode="dense").image
+    img2, macs2, _ = ensemble_forward(net, a, b, t, 2, mode="dense",
+                                      feats0=net.encode(a), feats1=net.encode(b))
+    assert torch.allclose(img2, (one.image + swapped) / 2, atol=1e-6)
+    assert macs2 == 2 * one.macs
+    mirrored = net(a.flip(-1), b.flip(-1), t, mode="dense").image.flip(-1)
+    both = net(b.flip(-1), a.flip(-1), 1 - t, mode="dense").image.flip(-1)
+    img4, macs4, _ = ensemble_forward(net, a, b, t, 4, mode="dense")
+    assert torch.allclose(img4, (one.image + swapped + mirrored + both) / 4, atol=1e-6)
+    assert macs4 == 4 * one.macs
+    assert not torch.allclose(img4, one.image, atol=1e-4)  # the views do differ
+    for bad in (0, 3, True, "2"):
+        with pytest.raises(ValueError, match="ensemble="):
+            check_passes(bad)

@@ -19,7 +19,7 @@ def test_bundled_presets_exist_and_validate():
 
     for name in BUNDLED:
         data = yaml.safe_load((preset_dir() / f"{name}.yaml").read_text())
-        for key in ("model", "mode", "max_density", "scale", "precision", "scene_threshold"):
+        for key in ("model", "mode", "max_density", "ensemble", "scale", "precision", "scene_threshold"):
             assert key in data, (name, key)
 
 
@@ -28,6 +28,7 @@ def test_bundled_values():
     assert q.mode == "dense" and q.scale == 1.0 and q.precision == "fp32"
     assert b.mode == "pruned" and b.threshold == 0.5
     assert b.max_density == (0.6, 0.5, 0.4) and q.max_density is None
+    assert q.ensemble == 4 and b.ensemble == f.ensemble == r.ensemble == 1
     assert all(x <= y for x, y in zip(f.max_density, b.max_density))
     assert f.mode == "pruned" and f.threshold > b.threshold
     assert f.scale_for(1080) == 0.5 and f.scale_for(720) == 1.0
@@ -50,6 +51,13 @@ def test_max_density_values():
     for bad in (0, 1.5, [0.5, 0.5], [0.5, 0.5, 0], "half", True):
         with pytest.raises(ValueError, match="'max_density'"):
             load_preset("balanced", max_density=bad)
+
+
+def test_ensemble_values():
+    assert load_preset("quality", ensemble=2).ensemble == 2
+    for bad in (0, 3, True, "4", 1.5):
+        with pytest.raises(ValueError, match="'ensemble'.*1 \\| 2 \\| 4"):
+            load_preset("quality", ensemble=bad)
 
 
 def test_user_yaml(tmp_path: Path):

@@ -194,7 +194,8 @@ class Engine:
     net: a ``UGSPNet`` already on ``device`` (see :func:`resolve_model`).
     mode: "pruned" or "dense"; threshold in [0, 1); scale in (0, 1].
     max_density: pruned mode's cap on the computed share of each decoder level
-    (a number or three in (0, 1]; None: no cap).
+    (a number or three in (0, 1]; None: no cap).  ensemble: views averaged per
+    frame, 1, 2 (+ time-swapped) or 4 (+ mirrored); see :mod:`vsugsp.model.ensemble`.
     backend: masked-conv backend ("auto", "cpu", "cuda", "reference").
     batch: t values of one pair per forward pass; cache_frames: source frames
     whose encoder features are kept.
@@ -210,6 +211,7 @@ class Engine:
         scale: float = 1.0,
         backend: str = "auto",
         max_density: "float | Sequence[float] | None" = None,
+        ensemble: int = 1,
         batch: int = 8,
         cache_frames: int = 8,
     ) -> None:
@@ -223,6 +225,9 @@ class Engine:
         from .model.net import level_caps
 
         self.max_density = level_caps(max_density)
+        from .model.ensemble import check_passes
+
+        self.ensemble = check_passes(ensemble)
         self.scale = float(scale)
         self.backend = _resolve_backend(backend, device, mode)
         self.batch = int(batch)
@@ -330,6 +335,8 @@ class Engine:
     def _run(
         self, i: int, chunk: tuple[Fraction, ...], frame0: Any, frame1: Any
     ) -> dict[Fraction, np.ndarray]:
+        from .model.ensemble import ensemble_forward
+
         torch = self._torch
         n = len(chunk)
         with self._compute, torch.inference_mode():
@@ -338,10 +345,12 @@ class Engine:
             if a.shape != b.shape:
                 raise ValueError(f"vsugsp: frames {i} and {i + 1} differ in size: {tuple(a.shape)} vs {tuple(b.shape)}")
             tt = torch.tensor([float(t) for t in chunk], dtype=self.dtype, device=self.device)
-            out = self.net(
+            image, macs, dense = ensemble_forward(
+                self.net,
                 a.expand(n, -1, -1, -1),
                 b.expand(n, -1, -1, -1),
                 tt,
+                self.ensemble,
                 mode=self.mode,
                 backend=self.backend,
                 threshold=self.threshold,
@@ -350,13 +359,11 @@ class Engine:
                 feats0=f0,
                 feats1=f1,
             )
-            image = out.image
-            macs, dense = int(out.macs), int(out.dense_macs)
         host = image.float().cpu().numpy()
         with self._state:
             self._stats["frames_interpolated"] += n
             self._stats["executed_macs"] += macs
             self._stats["dense_macs"] += dense
-            self._stats["forward_passes"] += 1
-        count(executed_macs=macs, dense_macs=dense, forward_passes=1)
+            self._stats["forward_passes"] += self.ensemble
+        count(executed_macs=macs, dense_macs=dense, forward_passes=self.ensemble)
         return {t: host[k] for k, t in enumerate(chunk)}

@@ -165,6 +165,7 @@ def _build_engine(cfg: Preset, instance: Any, clip: vs.VideoNode):
             mode=cfg.mode,
             threshold=cfg.threshold,
             max_density=cfg.max_density,
+            ensemble=cfg.ensemble,
             scale=cfg.scale_for(clip.height),
             backend=cfg.backend,
             batch=cfg.batch,

@@ -37,6 +37,8 @@ class Preset:
         level, (0, 1]: one number, or three (levels at 1/8, 1/4, 1/2 size); the
         pixels most likely to need computing are kept.  None: no cap.  Bounds the
         work on hard footage, where the threshold alone lets most pixels through.
+    ensemble: views of each pair averaged per output frame: 1, 2 (+ the
+        time-swapped pair) or 4 (+ both mirrored); costs that many network passes.
     scale: the network runs at this fraction of the frame size, (0, 1].
     large_scale / large_height: frames taller than ``large_height`` lines run at
         ``large_scale`` instead (None: no special case).
@@ -60,6 +62,7 @@ class Preset:
     mode: str = "pruned"
     threshold: float = 0.5
     max_density: float | tuple[float, ...] | None = None
+    ensemble: int = 1
     scale: float = 1.0
     large_scale: float = 1.0
     large_height: int | None = None
@@ -154,6 +157,10 @@ def _validate(key: str, v: object) -> object:
                 raise _err(key, v, "null, a number in (0, 1], or a list of 3 such numbers (levels 1/8, 1/4, 1/2)")
             return tuple(_number(key, x, 0.0, 1.0, True, False) for x in v)
         return _number(key, v, 0.0, 1.0, True, False)
+    if key == "ensemble":
+        if isinstance(v, bool) or v not in (1, 2, 4):
+            raise _err(key, v, "1 | 2 | 4")
+        return int(v)
     if key in ("scale", "large_scale"):
         return _number(key, v, 0.0, 1.0, True, False)
     if key == "large_height":

@@ -154,7 +154,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     q.add_argument("--peers", default=",".join(DEFAULT_PEERS),
                    help=f"comma list from {','.join(PEERS)}, or none (default: %(default)s)")
     q.add_argument("--presets", default=",".join(DEFAULT_PRESETS),
-                   help="vsugsp presets to run as ugsp:<preset>, or none (default: %(default)s)")
+                   help="vsugsp presets to run as ugsp:<preset>, or none; a preset may carry overrides, "
+                        "e.g. quality:ensemble=1+scale=0.5 (default: %(default)s)")
     q.add_argument("--model", help="weights name or .pt path for the ugsp methods (default: the preset's)")
     q.add_argument("--device", help="device for the ugsp methods: cpu, cuda, cuda:N (default: the preset's)")
     q.add_argument("--start", type=int, default=0, help="first source frame of the window (default 0)")

@@ -46,10 +46,31 @@ def method_names(peers: Sequence[str], presets: Sequence[str]) -> list[str]:
     return list(peers) + [f"ugsp:{p}" for p in presets]
 
 
+def split_preset(spec: str) -> tuple[str, dict]:
+    """``"quality:ensemble=1+scale=0.5"`` → ``("quality", {"ensemble": 1, "scale": 0.5})``.
+
+    A preset (name or YAML path) may carry preset-key overrides after its last
+    ``:``, joined by ``+``; values are read as YAML scalars.
+    """
+    import yaml
+
+    head, sep, tail = spec.rpartition(":")
+    if not sep or "=" not in tail:
+        return spec, {}
+    overrides = {}
+    for item in tail.split("+"):
+        key, eq, raw = item.partition("=")
+        if not eq or not key.strip().isidentifier():
+            raise ValueError(f"vsugsp: preset override {item!r} in {spec!r} is not KEY=VALUE")
+        overrides[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+    return head, overrides
+
+
 def build_method(name: str, *, model: Optional[str] = None, device: Optional[str] = None) -> Peer:
-    """The method called ``name`` ("blend", "mvtools", "svp", "dis" or "ugsp:<preset>")."""
+    """The method called ``name`` ("blend", "mvtools", "svp", "dis" or "ugsp:<preset>[:KEY=VALUE+…]")."""
     if name.startswith("ugsp:"):
-        return ugsp(name.split(":", 1)[1], model=model, device=device)
+        preset, overrides = split_preset(name.split(":", 1)[1])
+        return ugsp(preset, model=model, device=device, **overrides)
     return make_peer(name)
 
 

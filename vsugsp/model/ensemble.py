@@ -1,0 +1,63 @@
+"""Test-time ensembles: average the network's frame over symmetric views of the same pair.
+
+Interpolating ``(a, b)`` at ``t`` is the same task as ``(b, a)`` at ``1 - t``,
+and as the mirrored pair at ``t``; a network is not exactly equivariant to
+either, so its errors in the views are partly independent and their mean is
+closer to the truth (the ``ensemble`` option of RIFE-style interpolators).
+
+``passes`` (views averaged): 1 (plain), 2 (+ time-swapped), 4 (+ both mirrored).
+The time-swapped view reuses the cached encoder features of the two frames;
+the mirrored views encode the mirrored frames.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .net import Features, UGSPNet
+
+PASSES = (1, 2, 4)
+
+
+def check_passes(passes: object) -> int:
+    """``passes`` validated: one of :data:`PASSES`."""
+    if isinstance(passes, bool) or passes not in PASSES:
+        raise ValueError(f"vsugsp: ensemble={passes!r}; allowed: {', '.join(map(str, PASSES))}")
+    return int(passes)
+
+
+def ensemble_forward(
+    net: UGSPNet,
+    img0: torch.Tensor,
+    img1: torch.Tensor,
+    t: float | torch.Tensor,
+    passes: int = 1,
+    *,
+    feats0: Features | None = None,
+    feats1: Features | None = None,
+    **kw: Any,
+) -> tuple[torch.Tensor, int, int]:
+    """Mean image (B×3×H×W in [0, 1]) over ``passes`` views, executed MACs, dense MACs.
+
+    ``t``: a number or a B-vector in (0, 1).  ``feats0``/``feats1``: cached
+    :meth:`UGSPNet.encode` results (used by the plain and time-swapped views).
+    ``kw``: the other :meth:`UGSPNet.forward` arguments (mode, backend, threshold,
+    scale, max_density).  MACs add up over the views.
+    """
+    passes = check_passes(passes)
+    tt = t if isinstance(t, torch.Tensor) else torch.full((img0.shape[0],), float(t), device=img0.device)
+    views = [(img0, img1, tt, feats0, feats1, False)]
+    if passes >= 2:
+        views.append((img1, img0, 1 - tt, feats1, feats0, False))
+    if passes == 4:
+        m0, m1 = img0.flip(-1), img1.flip(-1)
+        views += [(m0, m1, tt, None, None, True), (m1, m0, 1 - tt, None, None, True)]
+    total, macs, dense = None, 0, 0
+    for a, b, tv, fa, fb, mirrored in views:
+        out = net(a, b, tv, feats0=fa, feats1=fb, **kw)
+        img = out.image.flip(-1) if mirrored else out.image
+        total = img if total is None else total + img
+        macs += int(out.macs)
+        dense += int(out.dense_macs)
+    return total / len(views), macs, dense
