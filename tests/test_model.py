@@ -269,3 +269,20 @@ def test_ensemble_averages_the_symmetric_views(net):
     for bad in (0, 3, True, "2"):
         with pytest.raises(ValueError, match="ensemble="):
             check_passes(bad)
+
+
+@torch.no_grad()
+def test_cpu_tiles_never_report_more_than_dense(net):
+    blk = net.dec8
+    cin = next(iter(blk.convs())).conv.in_channels
+    x = torch.rand(1, cin, 18, 22)
+    mask = torch.zeros(1, 1, 18, 22, dtype=torch.bool)
+    mask[0, 0, 0, 0] = mask[0, 0, 0, 20] = True  # 2 tiles of 4×4: 32 pixels of 396
+    y, done = blk.forward_pruned(x, mask, "cpu", 4)
+    assert done == 32
+    ref, _ = blk.forward_pruned(x, mask, "reference", 4)
+    assert torch.allclose(y[..., 0, 0], ref[..., 0, 0], atol=1e-5)
+    # tile 16 on an 18×22 frame: the 2 active tiles cover 512 pixels > 396 → dense fallback
+    y16, done16 = blk.forward_pruned(x, mask, "cpu", 16)
+    assert done16 == mask.numel()
+    assert torch.allclose(y16[..., 0, 20], ref[..., 0, 20], atol=1e-5)

@@ -8,7 +8,10 @@ import torch.nn.functional as F
 from ..sparse import masked_conv3x3
 from ..sparse.tiles import conv_tiles, padded_to_dense, scatter, tile_plan, to_padded
 
-#: Above this share of active tiles the CPU path runs the layer densely (same result, less overhead).
+#: When the active tiles would compute more than this share of the frame's pixels, the CPU
+#: path runs the layer densely (same result, less overhead).  Tiles are counted whole,
+#: padding past the frame edge included: on small frames a few tiles can cover more
+#: pixels than the frame has.
 DENSE_FALLBACK = 0.9
 
 
@@ -95,7 +98,7 @@ class DecoderBlock(nn.Module):
         """Hard mask (B×1×H×W bool).  Returns (output, output pixels the backend computed)."""
         if backend == "cpu":
             plan = tile_plan(mask, tile)
-            if plan.tile_density <= DENSE_FALLBACK:
+            if plan.executed_pixels <= DENSE_FALLBACK * mask.numel():
                 return self._tiles(x, plan), plan.executed_pixels
             backend, executed = "reference", mask.numel()
         else:
