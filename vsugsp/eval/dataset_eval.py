@@ -53,6 +53,7 @@ def evaluate_triplets(net, items: Sequence[Triplet], *, device: str = "cpu", mod
     items = list(items)[:max_items] if max_items is not None else list(items)
     if not items:
         raise ValueError("vsugsp: no triplets to evaluate")
+    cap = {} if max_density is None else {"max_density": max_density}  # only networks that prune take it
     per_item = []
     t0 = time.perf_counter()
     with torch.inference_mode():
@@ -62,7 +63,7 @@ def evaluate_triplets(net, items: Sequence[Triplet], *, device: str = "cpu", mod
                 raise ValueError(f"vsugsp: triplet {tr.name} has frames of different sizes: "
                                  f"{a.shape}, {b.shape}, {gt.shape}")
             out = net(_tensor(a, dev, dtype), _tensor(b, dev, dtype), 0.5, mode=mode, backend=backend,
-                      threshold=threshold, scale=scale, max_density=max_density)
+                      threshold=threshold, scale=scale, **cap)
             pred = to_uint8(out.image.float())
             per_item.append({"name": tr.name, "psnr": psnr(pred, gt), "ssim": ssim(pred, gt),
                              "ie": mean_abs_error(pred, gt), "macs": int(out.macs),
