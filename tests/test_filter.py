@@ -289,7 +289,7 @@ def test_model_by_path_name_or_instance(net, tmp_path, monkeypatch):
     monkeypatch.setattr(io, "weights_dir", lambda: tmp_path)
     assert frames_bytes(vsugsp.interpolate(src, model="tiny", device="cpu")) == ref
     assert frames_bytes(vsugsp.interpolate(src, preset="quality", model="tiny", device="cpu", mode="pruned",
-                                           precision="fp32", max_density=[0.6, 0.5, 0.4], ensemble=1)) == ref
+                                           precision="fp16", max_density=[0.6, 0.5, 0.4], ensemble=1)) == ref
     # the caller's module is not moved or converted
     assert next(net.parameters()).dtype == torch.float32
 
@@ -433,3 +433,23 @@ def test_engine_ensemble_runs_the_views_and_averages(net):
     assert np.allclose(two, (one + swapped) / 2, atol=1e-5)
     with pytest.raises(ValueError, match="ensemble=3"):
         _engine(net, ensemble=3)
+
+
+def test_fp16_preset_runs_bf16_on_a_cpu_that_has_it(net, monkeypatch):
+    from vsugsp import hardware
+
+    src = moving(vs.RGBS, 64, 48, length=2)
+    results = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("VSUGSP_CPU_BF16", flag)
+        hardware.cpu_bf16.cache_clear()
+        for precision in ("fp32", "fp16"):
+            out = run(src, net, 2, precision=precision)
+            results[flag, precision] = np.asarray(out.get_frame(1)[0]).copy()
+    hardware.cpu_bf16.cache_clear()
+    exact = results["0", "fp32"]
+    assert np.array_equal(results["0", "fp16"], exact)  # no native bf16: fp32
+    assert np.array_equal(results["1", "fp32"], exact)  # fp32 asked for: fp32
+    bf16 = results["1", "fp16"]
+    assert not np.array_equal(bf16, exact)  # bf16 arithmetic did run
+    assert float(np.abs(bf16 - exact).mean()) < 0.02

@@ -196,6 +196,8 @@ class Engine:
     max_density: pruned mode's cap on the computed share of each decoder level
     (a number or three in (0, 1]; None: no cap).  ensemble: views averaged per
     frame, 1, 2 (+ time-swapped) or 4 (+ mirrored); see :mod:`vsugsp.model.ensemble`.
+    cpu_bf16: on a CPU device, run the network under bfloat16 autocast (weights stay
+    fp32; worth it only where the CPU has native bf16, see :func:`vsugsp.hardware.cpu_bf16`).
     backend: masked-conv backend ("auto", "cpu", "cuda", "reference").
     batch: t values of one pair per forward pass; cache_frames: source frames
     whose encoder features are kept.
@@ -212,6 +214,7 @@ class Engine:
         backend: str = "auto",
         max_density: "float | Sequence[float] | None" = None,
         ensemble: int = 1,
+        cpu_bf16: bool = False,
         batch: int = 8,
         cache_frames: int = 8,
     ) -> None:
@@ -228,6 +231,7 @@ class Engine:
         from .model.ensemble import check_passes
 
         self.ensemble = check_passes(ensemble)
+        self.cpu_bf16 = bool(cpu_bf16) and device.type == "cpu"
         self.scale = float(scale)
         self.backend = _resolve_backend(backend, device, mode)
         self.batch = int(batch)
@@ -339,7 +343,8 @@ class Engine:
 
         torch = self._torch
         n = len(chunk)
-        with self._compute, torch.inference_mode():
+        bf16 = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cpu_bf16)
+        with self._compute, torch.inference_mode(), bf16:
             a, f0 = self._frame(i, frame0)
             b, f1 = self._frame(i + 1, frame1)
             if a.shape != b.shape:

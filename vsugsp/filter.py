@@ -154,10 +154,13 @@ def interpolate(
 
 def _build_engine(cfg: Preset, instance: Any, clip: vs.VideoNode):
     from .engine import Engine, resolve_device, resolve_model
+    from .hardware import cpu_bf16
 
     try:
         dev = resolve_device(cfg.device)
         half = dev.type == "cuda" and cfg.precision == "fp16"
+        # "fp16" means native half precision: fp16 on CUDA, bf16 autocast on a CPU that has it
+        bf16 = dev.type == "cpu" and cfg.precision == "fp16" and cpu_bf16()
         net = resolve_model(instance if instance is not None else cfg.model, dev, half)
         return Engine(
             net,
@@ -166,6 +169,7 @@ def _build_engine(cfg: Preset, instance: Any, clip: vs.VideoNode):
             threshold=cfg.threshold,
             max_density=cfg.max_density,
             ensemble=cfg.ensemble,
+            cpu_bf16=bf16,
             scale=cfg.scale_for(clip.height),
             backend=cfg.backend,
             batch=cfg.batch,

@@ -42,7 +42,9 @@ class Preset:
     scale: the network runs at this fraction of the frame size, (0, 1].
     large_scale / large_height: frames taller than ``large_height`` lines run at
         ``large_scale`` instead (None: no special case).
-    precision: "fp16" or "fp32"; fp16 applies on CUDA only (CPU always runs fp32).
+    precision: "fp16" or "fp32".  "fp16" means native half precision: fp16 on
+        CUDA, bfloat16 autocast on a CPU with native bf16 (AVX512-BF16 or AMX),
+        fp32 on other CPUs.
     device: "auto" (CUDA when available), "cpu", "cuda" or "cuda:N".
     backend: masked-conv backend, "auto" picks "cuda" on a GPU and "cpu" on the CPU.
     scene_change: "auto" (``_SceneChangeNext/Prev`` when present, else our

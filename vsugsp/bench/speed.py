@@ -18,6 +18,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from ..hardware import cpu_bf16
 from .machine import describe
 from .progress import note
 
@@ -149,6 +150,7 @@ def run_speed(*, devices: Sequence[str], sizes: Sequence[str], presets: Sequence
                 preset = load_preset(pname)
                 net, net_name = _load_net(model, preset.model)
                 half = dev.type == "cuda" and preset.precision == "fp16"
+                bf16 = dev.type == "cpu" and preset.precision == "fp16" and cpu_bf16()
                 dtype = torch.float16 if half else torch.float32
                 net = net.to(dev, dtype)
                 a, b = img0.to(dev, dtype), img1.to(dev, dtype)
@@ -158,11 +160,11 @@ def run_speed(*, devices: Sequence[str], sizes: Sequence[str], presets: Sequence
                 for mode in sorted(modes, key=lambda m: m != "dense"):  # dense first: the speed-up's base
                     row = {"device": device, "path": "forward", "size": label, "width": width, "height": height,
                            "preset": pname, "mode": mode, "preset_mode": mode == preset.mode,
-                           "precision": "fp16" if half else "fp32", "backend": backend if mode == "pruned" else "-",
+                           "precision": "fp16" if half else ("bf16" if bf16 else "fp32"), "backend": backend if mode == "pruned" else "-",
                            "threshold": preset.threshold, "max_density": preset.max_density, "scale": scale,
                            "model": net_name}
                     try:
-                        with torch.inference_mode():
+                        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
                             tm, out = time_calls(lambda: net(a, b, 0.5, mode=mode, backend=backend,
                                                              threshold=preset.threshold, scale=scale,
                                                              max_density=preset.max_density),

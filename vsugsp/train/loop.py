@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from ..hardware import cpu_bf16
 from ..model import ModelConfig, UGSPNet, save
 from ..model.masks import compute_prob, labels_from_uncertainty, nest
 from . import losses as L
@@ -72,16 +73,8 @@ def _precision(recipe: Recipe, device: torch.device) -> torch.dtype | None:
     if p == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if torch.backends.mkldnn.is_available() and _cpu_bf16() else None
+        return torch.bfloat16 if torch.backends.mkldnn.is_available() and cpu_bf16() else None
     return {"bf16": torch.bfloat16, "fp16": torch.float16}[p]
-
-
-def _cpu_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 # ---------------------------------------------------------------------------- data
