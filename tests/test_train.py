@@ -160,3 +160,27 @@ def test_ddp_two_processes_stay_in_sync(pool, tmp_path):
     assert p0.keys() == p1.keys()
     assert all(torch.equal(p0[k], p1[k]) for k in p0)  # replicas identical after 3 steps
     assert any(not torch.equal(p0[k], start[k]) for k in p0)  # and they did train
+
+
+def test_census_channel_subset_is_the_loss_of_those_channels():
+    import torch
+
+    from vsugsp.train.losses import census_loss
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.rand(2, 6, 9, 11, generator=g), torch.rand(2, 6, 9, 11, generator=g)
+    full = census_loss(a, b)
+    assert torch.equal(census_loss(a, b, 6), full) and torch.equal(census_loss(a, b, 99), full)
+    torch.manual_seed(3)
+    sub = census_loss(a, b, 2)
+    torch.manual_seed(3)
+    pick = torch.randperm(6)[:2]
+    assert torch.allclose(sub, census_loss(a[:, pick], b[:, pick]))
+    # per-channel losses average to the full loss: the subset is an unbiased estimate
+    per = torch.stack([census_loss(a[:, i:i + 1], b[:, i:i + 1]) for i in range(6)])
+    assert torch.allclose(per.mean(), full, atol=1e-6)
+
+
+def test_census_channels_validated():
+    with pytest.raises(ValueError, match="census_channels=-1"):
+        parse({**TINY, "stages": [{"name": "a", "census_channels": -1}]})

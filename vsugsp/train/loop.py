@@ -141,7 +141,7 @@ def compute_losses(net: UGSPNet, batch: dict, stage: Stage, k: int, autocast) ->
         supervise(dense, "dense_", stage.w_dense_image)
         terms["nll"] = stage.w_uncertainty * L.uncertainty_nll(dense.uncertainty, dense.image, gt)
         terms["census"] = stage.w_census * sum(
-            L.census_loss(a, b) for a, b in zip(out.features[1:], dense.features[1:]))
+            L.census_loss(a, b, stage.census_channels or None) for a, b in zip(out.features[1:], dense.features[1:]))
         raw = net.module if hasattr(net, "module") else net
         weights = [b.macs_per_pixel() * m.shape[-2] * m.shape[-1] for b, m in
                    zip((raw.dec8, raw.dec4, raw.dec2), out.masks)]

@@ -32,6 +32,7 @@ class Stage:
     w_occ: float = 0.05
     w_uncertainty: float = 0.05
     w_census: float = 0.001
+    census_channels: int = 0  # self-contrast on this many random channels per level (0: all)
     w_sparsity: float = 0.1
     sparsity_ramp: float = 0.2  # fraction of the stage over which the sparsity weight ramps in
     density_target: float = 0.5
@@ -97,6 +98,8 @@ def parse(d: dict, where: str = "recipe") -> Recipe:
             raise ValueError(f"vsugsp: stage {s.name!r} mode={s.mode!r}; allowed: {', '.join(STAGE_MODES)}")
         if s.steps < 1:
             raise ValueError(f"vsugsp: stage {s.name!r} steps={s.steps}; must be ≥ 1")
+        if isinstance(s.census_channels, bool) or not isinstance(s.census_channels, int) or s.census_channels < 0:
+            raise ValueError(f"vsugsp: stage {s.name!r} census_channels={s.census_channels!r}; must be an int ≥ 0")
         if not 0 < s.density_target <= 1:
             raise ValueError(f"vsugsp: stage {s.name!r} density_target={s.density_target}; allowed (0, 1]")
     if r.data.source not in ("synth", "vimeo", "video"):
