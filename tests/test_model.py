@@ -286,3 +286,35 @@ def test_cpu_tiles_never_report_more_than_dense(net):
     y16, done16 = blk.forward_pruned(x, mask, "cpu", 16)
     assert done16 == mask.numel()
     assert torch.allclose(y16[..., 0, 20], ref[..., 0, 20], atol=1e-5)
+
+
+def test_isolated_mask_logits_train_only_the_logit_rows():
+    """With isolate_mask_logits a loss on the mask logits reaches the fuse's logit rows and
+    nothing upstream; the forward values are the same either way."""
+    torch.manual_seed(0)
+    net = UGSPNet(ModelConfig(width="small")).train()
+    a, b = torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)
+
+    def grads(isolate: bool):
+        net.zero_grad(set_to_none=True)
+        net.isolate_mask_logits = isolate
+        torch.manual_seed(1)  # same Gumbel noise
+        out = net(a, b, 0.5, mode="train")
+        sum(l.sum() for l in out.mask_logits).backward()
+        return out, {n: p.grad for n, p in net.named_parameters()}
+
+    free_out, free = grads(False)
+    iso_out, iso = grads(True)
+    assert torch.equal(free_out.image, iso_out.image)
+    for lg_free, lg_iso in zip(free_out.mask_logits, iso_out.mask_logits):
+        assert torch.equal(lg_free, lg_iso)
+    assert free["dec8.head.conv.weight"].abs().sum() > 0  # the trunk is trained without isolation
+    assert free["encoder.stages.0.0.conv.weight"].abs().sum() > 0
+    for name, g in iso.items():
+        if name.endswith("fuse.weight") and not name.startswith("dec2"):
+            k = g.shape[0] - 8
+            assert g[:k].abs().sum() == 0 and g[k:].abs().sum() > 0, name
+        elif name == "dec16.fuse.bias":
+            assert g[:-8].abs().sum() == 0 and g[-8:].abs().sum() > 0
+        else:
+            assert g is None or g.abs().sum() == 0, name

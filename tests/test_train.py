@@ -51,7 +51,7 @@ def _recipe(pool, **over):
     return parse(d)
 
 
-@pytest.mark.parametrize("name", ["small-cpu", "small-cpu-cont", "small-gpu"])
+@pytest.mark.parametrize("name", ["small-cpu", "small-cpu-cont", "small-cpu-motion", "small-gpu"])
 def test_bundled_recipe_parses(name):
     r = load_recipe(name)
     assert r.name == name
@@ -184,3 +184,9 @@ def test_census_channel_subset_is_the_loss_of_those_channels():
 def test_census_channels_validated():
     with pytest.raises(ValueError, match="census_channels=-1"):
         parse({**TINY, "stages": [{"name": "a", "census_channels": -1}]})
+
+
+def test_isolate_logits_validated():
+    with pytest.raises(ValueError, match="isolate_logits='yes'"):
+        parse({**TINY, "stages": [{"name": "a", "mode": "train", "isolate_logits": "yes"}]})
+    assert parse({**TINY, "stages": [{"name": "a", "mode": "train", "isolate_logits": True}]}).stages[0].isolate_logits

@@ -67,8 +67,10 @@ class DecoderBlock(nn.Module):
     update, no features, for the pixel).
     """
 
-    def __init__(self, cin: int, ch: int, body: int, cout: int, bias: bool = False) -> None:
+    def __init__(self, cin: int, ch: int, body: int, cout: int, bias: bool = False, logit_rows: int = 0) -> None:
         super().__init__()
+        #: trailing fuse outputs that are mask logits (see ``detach_logits``)
+        self.logit_rows = logit_rows
         self.head = ConvAct(cin, ch)
         self.body = nn.ModuleList(ConvAct(ch, ch) for _ in range(body))
         self.fuse = nn.Conv2d(ch * (body + 1), cout, 1, bias=bias)
@@ -79,20 +81,32 @@ class DecoderBlock(nn.Module):
     def macs_per_pixel(self) -> int:
         return sum(c.macs_per_pixel() for c in self.convs()) + self.fuse.in_channels * self.fuse.out_channels
 
-    def forward_dense(self, x: torch.Tensor) -> torch.Tensor:
+    def _fuse(self, h: torch.Tensor, detach_logits: bool) -> torch.Tensor:
+        if not detach_logits or not self.logit_rows:
+            return self.fuse(h)
+        # Mask-logit rows read detached features: losses on the masks (labels, sparsity,
+        # the masked pass) train only these rows of the 1x1 fuse, never the shared trunk
+        # that also produces flow and features.
+        k = self.fuse.out_channels - self.logit_rows
+        w, b = self.fuse.weight, self.fuse.bias
+        main = F.conv2d(h, w[:k], None if b is None else b[:k])
+        tail = F.conv2d(h.detach(), w[k:], None if b is None else b[k:])
+        return torch.cat([main, tail], 1)
+
+    def forward_dense(self, x: torch.Tensor, detach_logits: bool = False) -> torch.Tensor:
         outs = []
         for conv in self.convs():
             x = conv(x)
             outs.append(x)
-        return self.fuse(torch.cat(outs, 1))
+        return self._fuse(torch.cat(outs, 1), detach_logits)
 
-    def forward_soft(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward_soft(self, x: torch.Tensor, mask: torch.Tensor, detach_logits: bool = False) -> torch.Tensor:
         """Training: every 3×3 output multiplied by a soft mask in [0, 1]."""
         outs = []
         for conv in self.convs():
             x = conv(x) * mask
             outs.append(x)
-        return self.fuse(torch.cat(outs, 1))
+        return self._fuse(torch.cat(outs, 1), detach_logits)
 
     def forward_pruned(self, x: torch.Tensor, mask: torch.Tensor, backend: str, tile: int) -> tuple[torch.Tensor, int]:
         """Hard mask (B×1×H×W bool).  Returns (output, output pixels the backend computed)."""

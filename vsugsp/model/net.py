@@ -105,13 +105,16 @@ class UGSPNet(nn.Module):
         m, body = self.config.decoder_mult, self.config.body
         self.encoder = Encoder(self.config.channels)
         # non-final blocks: 4 flow + 4·c_next features + 8 mask logits (pixel-shuffled ×2)
-        self.dec16 = DecoderBlock(2 * c4 + 1, m * c4, body, 4 + 4 * c3 + 8, bias=True)
-        self.dec8 = DecoderBlock(3 * c3 + 4, m * c3, body, 4 + 4 * c2 + 8)
-        self.dec4 = DecoderBlock(3 * c2 + 4, m * c2, body, 4 + 4 * c1 + 8)
+        self.dec16 = DecoderBlock(2 * c4 + 1, m * c4, body, 4 + 4 * c3 + 8, bias=True, logit_rows=8)
+        self.dec8 = DecoderBlock(3 * c3 + 4, m * c3, body, 4 + 4 * c2 + 8, logit_rows=8)
+        self.dec4 = DecoderBlock(3 * c2 + 4, m * c2, body, 4 + 4 * c1 + 8, logit_rows=8)
         self.dec2 = DecoderBlock(3 * c1 + 4, m * c1, body, m * c1)
         self.act2 = nn.PReLU(m * c1)
         # to full resolution: 4 flow + 1 occlusion + 3 RGB residual + 1 log-scale
         self.up = nn.ConvTranspose2d(m * c1, 9, 4, 2, 1)
+        #: train mode only: mask logits see detached decoder features, so mask losses
+        #: train the logit rows of each fuse and leave flow/features alone
+        self.isolate_mask_logits = False
 
     # ------------------------------------------------------------------ encoder
     def encode(self, img: torch.Tensor, scale: float = 1.0) -> Features:
@@ -177,12 +180,13 @@ class UGSPNet(nn.Module):
         enc_macs = 2 * self.encoder.macs(ph, pw)  # charged per output frame
 
         x16 = torch.cat([p0[3], p1[3], tt.expand(-1, 1, *p0[3].shape[-2:]).to(p0[3].dtype)], 1)
-        y16 = self.dec16.forward_dense(x16)
+        iso = mode == "train" and self.isolate_mask_logits
+        y16 = self.dec16.forward_dense(x16, iso)
         fixed_macs = enc_macs + x16.shape[-2] * x16.shape[-1] * b * self.dec16.macs_per_pixel()
         fixed_macs += b * (ph // 2) * (pw // 2) * self.up.in_channels * 9 * 16
 
         if mode == "train":
-            out = self._decode(y16, p0, p1, "soft", "reference", threshold, None, tau)
+            out = self._decode(y16, p0, p1, "soft", "reference", threshold, None, tau, iso=iso)
             dense = self._decode(y16, p0, p1, "dense", "reference", threshold, None, tau)
             result = self._finish(out, img0, img1, f0.net_size, fixed_macs)
             result.dense = self._finish(dense, img0, img1, f0.net_size, fixed_macs)
@@ -191,7 +195,7 @@ class UGSPNet(nn.Module):
         return self._finish(out, img0, img1, f0.net_size, fixed_macs)
 
     # ------------------------------------------------------------------ decoders
-    def _decode(self, y16, p0, p1, mode, backend, threshold, forced, tau, caps=None) -> dict:
+    def _decode(self, y16, p0, p1, mode, backend, threshold, forced, tau, caps=None, iso=False) -> dict:
         c = self.config.channels
         flow = y16[:, :4]
         feat = F.pixel_shuffle(y16[:, 4 : 4 + 4 * c[2]], 2)
@@ -216,7 +220,7 @@ class UGSPNet(nn.Module):
                 m = nest(soft_mask(logits, tau), parent)
                 masks.append(m)
                 parent = m
-                y = block.forward_soft(x, m.to(x.dtype))
+                y = block.forward_soft(x, m.to(x.dtype), iso)
                 executed += npx * per_px
                 mask_px += npx * per_px
             else:

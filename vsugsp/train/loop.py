@@ -130,6 +130,7 @@ def compute_losses(net: UGSPNet, batch: dict, stage: Stage, k: int, autocast) ->
             terms[prefix + "flow"] = stage.w_flow * fl
             terms[prefix + "occ"] = stage.w_occ * L.occlusion_loss(out.occlusion, batch["vis0"], batch["vis1"])
 
+    (net.module if hasattr(net, "module") else net).isolate_mask_logits = stage.isolate_logits
     with autocast():
         out = net(img0, img1, t, mode="dense" if stage.mode == "dense" else "train", tau=stage.tau)
     if stage.mode == "dense":

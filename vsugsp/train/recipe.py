@@ -18,6 +18,9 @@ class Stage:
     Gumbel masks, pruned + dense passes, self-contrast, sparsity; mask labels come
     from the dense pass's uncertainty, i.e. stage 2 runs on the fly).
     steps: optimizer steps in this stage.  lr / lr_min: cosine schedule bounds.
+    isolate_logits: train mode only; the mask logits read detached decoder features, so
+    the mask losses (labels, sparsity, the masked pass through the soft masks) train only
+    the logit rows of each decoder's 1×1 fuse, not the trunk that the dense pass shares.
     """
 
     name: str
@@ -40,6 +43,7 @@ class Stage:
     w_label_end: float = 0.1
     rho: list[float] = field(default_factory=lambda: [0.6, 0.5, 0.4])
     tau: float = 1.0
+    isolate_logits: bool = False
 
 
 @dataclass
@@ -98,6 +102,8 @@ def parse(d: dict, where: str = "recipe") -> Recipe:
             raise ValueError(f"vsugsp: stage {s.name!r} mode={s.mode!r}; allowed: {', '.join(STAGE_MODES)}")
         if s.steps < 1:
             raise ValueError(f"vsugsp: stage {s.name!r} steps={s.steps}; must be ≥ 1")
+        if not isinstance(s.isolate_logits, bool):
+            raise ValueError(f"vsugsp: stage {s.name!r} isolate_logits={s.isolate_logits!r}; must be true or false")
         if isinstance(s.census_channels, bool) or not isinstance(s.census_channels, int) or s.census_channels < 0:
             raise ValueError(f"vsugsp: stage {s.name!r} census_channels={s.census_channels!r}; must be an int ≥ 0")
         if not 0 < s.density_target <= 1:
