@@ -190,3 +190,36 @@ def test_isolate_logits_validated():
     with pytest.raises(ValueError, match="isolate_logits='yes'"):
         parse({**TINY, "stages": [{"name": "a", "mode": "train", "isolate_logits": "yes"}]})
     assert parse({**TINY, "stages": [{"name": "a", "mode": "train", "isolate_logits": True}]}).stages[0].isolate_logits
+
+
+def test_stop_signal_to_the_process_group_checkpoints(pool, tmp_path):
+    """Ctrl-C / `pkill -f` signal every process of the run, data workers included: the
+    run must still finish its step, checkpoint and exit cleanly."""
+    import signal
+    import time
+
+    r = json.loads(json.dumps(TINY))
+    r["data"].update(path=str(pool), workers=1)
+    r.update(ckpt_every=10_000, eval_every=10_000)
+    r["stages"] = [{"name": "dense", "mode": "dense", "steps": 10_000, "warmup": 1}]
+    recipe = tmp_path / "long.yaml"
+    recipe.write_text(yaml.safe_dump(r))
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "vsugsp", "train", str(recipe), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.time() + 120
+        log = out / "log.jsonl"
+        while time.time() < deadline and not (log.is_file() and '"loss"' in log.read_text()):
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.2)
+        assert log.is_file(), "the run logged no step in 120 s"
+        os.killpg(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, err
+    assert "internal error" not in err
+    assert torch.load(out / "ckpt.pt", weights_only=True)["step"] >= 1

@@ -78,6 +78,14 @@ def _precision(recipe: Recipe, device: torch.device) -> torch.dtype | None:
 
 
 # ---------------------------------------------------------------------------- data
+def _worker_ignores_stop_signals(_worker_id: int) -> None:
+    # Ctrl-C or `pkill -f` signal the whole process group; a data worker killed by them
+    # makes the main process fail before it can checkpoint.  The main process handles
+    # SIGINT/SIGTERM (finish the step, checkpoint, exit) and then shuts its workers down.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def make_data(recipe: Recipe, seed: int):
     """An endless iterator of training batches (dicts of tensors)."""
     spec = recipe.data
@@ -98,6 +106,7 @@ def make_data(recipe: Recipe, seed: int):
         ds = VideoTriplets(spec.path, crop=spec.size, seed=seed)
     loader = torch.utils.data.DataLoader(
         ds, batch_size=recipe.batch, num_workers=spec.workers, persistent_workers=spec.workers > 0,
+        worker_init_fn=_worker_ignores_stop_signals if spec.workers > 0 else None,
         shuffle=False if isinstance(ds, torch.utils.data.IterableDataset) else True, drop_last=True,
     )
     while True:
