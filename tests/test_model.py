@@ -59,14 +59,45 @@ def test_pruned_with_all_on_masks_equals_dense(net):
 
 @torch.no_grad()
 def test_cpu_backend_equals_reference_on_predicted_masks(net):
+    from vsugsp.model.masks import tile_union
+
     a, b = _pair(2, 64, 80, seed=3)
     ref = net(a, b, 0.5, mode="pruned", backend="reference")
-    cpu = net(a, b, 0.5, mode="pruned", backend="cpu")
-    dens = [float(m.float().mean()) for m in ref.masks]
-    assert any(0.0 < d < 1.0 for d in dens), dens  # the masks really prune something
-    assert torch.allclose(ref.image, cpu.image, atol=1e-5)
-    assert ref.mask_macs == cpu.mask_macs
-    assert ref.mask_macs <= cpu.macs <= ref.dense_macs  # tiles execute at least the masked pixels
+    cpu = net(a, b, 0.5, mode="pruned", backend="cpu", max_density=0.5)
+    dens = [float(m.float().mean()) for m in cpu.masks]
+    assert all(0.0 < d < 1.0 for d in dens), dens  # the masks really prune something
+    # the CPU computes whole tiles, so its masks are widened to them ...
+    for m in cpu.masks:
+        assert torch.equal(tile_union(m, net.config.tile), m)
+    uncapped = net(a, b, 0.5, mode="pruned", backend="cpu")
+    assert torch.equal(uncapped.masks[0], tile_union(ref.masks[0], net.config.tile))
+    # ... and on those masks it computes exactly what the per-pixel reference computes
+    same = net(a, b, 0.5, mode="pruned", backend="reference", masks=cpu.masks)
+    assert torch.allclose(same.image, cpu.image, atol=1e-5)
+    assert same.mask_macs == cpu.mask_macs <= cpu.macs < ref.dense_macs
+
+
+def test_tile_union_and_tile_caps():
+    from vsugsp.model.masks import cap_mask, tile_union
+
+    m = torch.zeros(1, 1, 6, 10, dtype=torch.bool)
+    m[0, 0, 0, 0] = m[0, 0, 5, 9] = True
+    u = tile_union(m, 4)  # tiles [0:4, 0:4] and the partial edge tile [4:6, 8:10]
+    assert u.shape == m.shape and int(u.sum()) == 16 + 4
+    assert u[0, 0, :4, :4].all() and u[0, 0, 4:, 8:].all()
+    # 4 of 6 tiles have pixels on; a cap of 1/3 keeps the 2 with the most probability mass
+    mask = torch.zeros(1, 1, 8, 12, dtype=torch.bool)
+    prob = torch.zeros(1, 1, 8, 12)
+    for (y, x), n, p in [((0, 0), 1, 0.9), ((0, 4), 6, 0.6), ((4, 4), 3, 0.7), ((4, 8), 16, 0.55)]:
+        i = torch.arange(n)
+        mask[0, 0, y + i // 4, x + i % 4] = True
+        prob[0, 0, y:y + 4, x:x + 4] = p
+    capped = cap_mask(mask, prob, 1 / 3, tile=4)
+    assert (capped <= mask).all()
+    assert torch.equal(capped[0, 0, 4:8, 8:12], mask[0, 0, 4:8, 8:12])  # mass 16 x 0.55 = 8.8
+    assert torch.equal(capped[0, 0, 0:4, 4:8], mask[0, 0, 0:4, 4:8])  # 6 x 0.6 = 3.6
+    assert not capped[0, 0, 0:4, 0:4].any() and not capped[0, 0, 4:8, 4:8].any()  # 0.9 and 2.1
+    assert torch.equal(cap_mask(mask, prob, 1.0, tile=4), mask)
 
 
 @torch.no_grad()

@@ -27,7 +27,7 @@ def test_bundled_values():
     q, b, f, r = (load_preset(n) for n in ("quality", "balanced", "fast", "realtime"))
     assert q.mode == "dense" and q.scale == 1.0 and q.precision == "fp32"
     assert b.mode == "pruned" and b.threshold == 0.5
-    assert b.max_density == (0.6, 0.5, 0.4) and q.max_density is None
+    assert b.max_density == (0.8, 0.7, 0.6) and q.max_density is None
     assert q.ensemble == 4 and b.ensemble == f.ensemble == r.ensemble == 1
     assert all(x <= y for x, y in zip(f.max_density, b.max_density))
     assert f.mode == "pruned" and f.threshold > b.threshold

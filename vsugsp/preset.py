@@ -35,7 +35,8 @@ class Preset:
     threshold: pruned mode's P(compute) a pixel needs, [0, 1); higher prunes more.
     max_density: pruned mode's cap on the fraction of pixels computed per decoder
         level, (0, 1]: one number, or three (levels at 1/8, 1/4, 1/2 size); the
-        pixels most likely to need computing are kept.  None: no cap.  Bounds the
+        pixels most likely to need computing are kept (the CPU backend counts and
+        keeps whole tiles, its unit of work).  None: no cap.  Bounds the
         work on hard footage, where the threshold alone lets most pixels through.
     ensemble: views of each pair averaged per output frame: 1, 2 (+ the
         time-swapped pair) or 4 (+ both mirrored); costs that many network passes.

@@ -28,17 +28,37 @@ def hard_mask(logits: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     return compute_prob(logits) > threshold
 
 
-def cap_mask(mask: torch.Tensor, prob: torch.Tensor, cap: float) -> torch.Tensor:
+def tile_union(mask: torch.Tensor, tile: int) -> torch.Tensor:
+    """Every ``tile``×``tile`` tile (from the top-left corner) with a pixel on, all on.
+
+    The CPU backend computes whole tiles; with the mask widened to them it computes
+    (and keeps) every pixel it pays for, and still equals the per-pixel reference.
+    """
+    h, w = mask.shape[-2:]
+    on = F.max_pool2d(mask.float(), tile, tile, ceil_mode=True) > 0
+    return on.repeat_interleave(tile, 2).repeat_interleave(tile, 3)[..., :h, :w]
+
+
+def cap_mask(mask: torch.Tensor, prob: torch.Tensor, cap: float, tile: int | None = None) -> torch.Tensor:
     """Keep at most ``cap`` (fraction in (0, 1]) of each image's pixels of a bool mask.
 
     Where ``mask`` (B×1×H×W bool) has more pixels on than ``cap`` allows, only
     those with the highest ``prob`` (B×1×H×W, P(compute)) stay on.  This bounds
     the work of a pruned level on any input, whatever the threshold lets through.
+    ``tile``: count and choose whole tiles instead (the CPU backend's unit of work):
+    at most ``cap`` of the tiles keep their pixels, those with the most probability
+    mass on.
     """
     if not 0.0 < cap <= 1.0:
         raise ValueError(f"vsugsp: max_density={cap}; allowed: 0 < max_density <= 1")
     if cap >= 1.0:
         return mask
+    if tile:
+        h, w = mask.shape[-2:]
+        mass = torch.where(mask, prob.float(), torch.zeros((), dtype=torch.float32, device=prob.device))
+        sums = F.avg_pool2d(mass, tile, tile, ceil_mode=True)
+        kept = cap_mask(sums > 0, sums, cap)
+        return mask & kept.repeat_interleave(tile, 2).repeat_interleave(tile, 3)[..., :h, :w]
     b = mask.shape[0]
     flat = mask.reshape(b, -1)
     k = max(1, int(cap * flat.shape[1]))

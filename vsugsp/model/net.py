@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from .blocks import DecoderBlock, Encoder
 from .config import ModelConfig
-from .masks import cap_mask, compute_prob, hard_mask, nest, soft_mask
+from .masks import cap_mask, compute_prob, hard_mask, nest, soft_mask, tile_union
 from .warp import backwarp, resize_flow
 
 MODES = ("dense", "pruned", "train")
@@ -158,7 +158,9 @@ class UGSPNet(nn.Module):
         cached :meth:`encode` results of the two frames (same ``scale``).
         max_density: pruned mode's cap on the fraction of pixels computed per level,
         in (0, 1]: one number for every level or one per level (1/8, 1/4, 1/2 size);
-        the pixels most likely to need computing are kept (None: no cap).
+        the pixels most likely to need computing are kept (None: no cap).  The "cpu"
+        backend computes whole tiles (``config.tile``): its masks are widened to the
+        tiles they touch, and its cap counts tiles.
         """
         if mode not in MODES:
             raise ValueError(f"vsugsp: mode={mode!r}; allowed: {', '.join(MODES)}")
@@ -228,8 +230,11 @@ class UGSPNet(nn.Module):
                     m = forced[i]
                 else:
                     m = nest(hard_mask(logits, threshold), parent)
+                    tile = self.config.tile if backend == "cpu" else None
                     if caps is not None:
-                        m = cap_mask(m, compute_prob(logits), caps[i])
+                        m = cap_mask(m, compute_prob(logits), caps[i], tile)
+                    if tile:  # the CPU computes whole tiles: keep every pixel it pays for
+                        m = tile_union(m, tile)
                 masks.append(m)
                 parent = m
                 y, done = block.forward_pruned(x, m, backend, self.config.tile)
