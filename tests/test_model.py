@@ -349,3 +349,20 @@ def test_isolated_mask_logits_train_only_the_logit_rows():
             assert g[:-8].abs().sum() == 0 and g[-8:].abs().sum() > 0
         else:
             assert g is None or g.abs().sum() == 0, name
+
+
+def test_backwarp_keeps_subpixel_accuracy_in_half_precision():
+    """A bf16/fp16 sampling grid is off by up to 2.5 px on a 1280-px row: half-precision
+    features must still be sampled at the fp32 position."""
+    from vsugsp.model.warp import backwarp
+
+    x = torch.arange(1280, dtype=torch.float32)
+    img = torch.sin(x * 0.5).expand(1, 1, 4, 1280).contiguous()
+    flow = torch.zeros(1, 2, 4, 1280)
+    flow[:, 0] = 0.3
+    want = 0.7 * torch.sin(x[:-1] * 0.5) + 0.3 * torch.sin((x[:-1] + 1) * 0.5)  # bilinear between x and x+1
+    for dtype in (torch.float32, torch.bfloat16, torch.float16):
+        out = backwarp(img.to(dtype), flow.to(dtype))
+        assert out.dtype == dtype
+        err = (out[0, 0, 0, :-1].float() - want).abs().max()
+        assert err < 0.02, (dtype, float(err))

@@ -199,7 +199,7 @@ class UGSPNet(nn.Module):
     # ------------------------------------------------------------------ decoders
     def _decode(self, y16, p0, p1, mode, backend, threshold, forced, tau, caps=None, iso=False) -> dict:
         c = self.config.channels
-        flow = y16[:, :4]
+        flow = y16[:, :4].float()  # flows accumulate in fp32 (bf16 steps 0.25 px at 50 px)
         feat = F.pixel_shuffle(y16[:, 4 : 4 + 4 * c[2]], 2)
         logits = F.pixel_shuffle(y16[:, 4 + 4 * c[2] :], 2)
         flows, masks, all_logits, features = [flow], [], [], [feat]
@@ -247,7 +247,7 @@ class UGSPNet(nn.Module):
                     "features": features, "flows": flows, "executed": executed, "mask_macs": mask_px,
                     "dense_macs": dense_px,
                 }
-            flow = flow + y[:, :4]
+            flow = flow + y[:, :4].float()
             feat = F.pixel_shuffle(y[:, 4 : 4 + 4 * c[lvl - 1]], 2)
             logits = F.pixel_shuffle(y[:, 4 + 4 * c[lvl - 1] :], 2)
             flows.append(flow)
@@ -255,7 +255,7 @@ class UGSPNet(nn.Module):
         raise AssertionError("unreachable")
 
     def _finish(self, d: dict, img0, img1, net_size, fixed_macs) -> UGSPOutput:
-        head = self.up(d["fused"])
+        head = self.up(d["fused"]).float()  # the frame is composed in fp32
         flow = resize_flow(d["flow"], head.shape[-2:]) + head[:, :4]
         rest = head[:, 4:]
         nh, nw = net_size
