@@ -198,6 +198,9 @@ class Engine:
     frame, 1, 2 (+ time-swapped) or 4 (+ mirrored); see :mod:`vsugsp.model.ensemble`.
     cpu_bf16: on a CPU device, run the network under bfloat16 autocast (weights stay
     fp32; worth it only where the CPU has native bf16, see :func:`vsugsp.hardware.cpu_bf16`).
+    flow_prior: "none", "dis" (the network refines DIS optical flow of each pair,
+    computed on the CPU; see :mod:`vsugsp.model.prior`) or "auto" ("dis" where
+    OpenCV is installed).
     backend: masked-conv backend ("auto", "cpu", "cuda", "reference").
     batch: t values of one pair per forward pass; cache_frames: source frames
     whose encoder features are kept.
@@ -215,6 +218,7 @@ class Engine:
         max_density: "float | Sequence[float] | None" = None,
         ensemble: int = 1,
         cpu_bf16: bool = False,
+        flow_prior: str = "none",
         batch: int = 8,
         cache_frames: int = 8,
     ) -> None:
@@ -232,6 +236,23 @@ class Engine:
 
         self.ensemble = check_passes(ensemble)
         self.cpu_bf16 = bool(cpu_bf16) and device.type == "cpu"
+        if flow_prior not in ("none", "dis", "auto"):
+            raise ValueError(f"vsugsp: flow_prior={flow_prior!r}; allowed: none, dis, auto")
+        if flow_prior == "auto":
+            from .model import prior
+
+            flow_prior = "dis" if prior.available() else "none"
+            if flow_prior == "none":
+                log.warning("vsugsp: OpenCV is not installed, so flow_prior='auto' runs without the DIS prior "
+                            "(pip install opencv-python-headless)")
+        if flow_prior == "dis":
+            from .model import prior
+
+            try:  # fail now, with the install hint, not on the first frame
+                prior.cv2_module()
+            except ImportError as exc:
+                raise ValueError(f"{exc} (preset key flow_prior='dis')") from None
+        self.flow_prior = flow_prior
         self.scale = float(scale)
         self.backend = _resolve_backend(backend, device, mode)
         self.batch = int(batch)
@@ -350,6 +371,11 @@ class Engine:
             if a.shape != b.shape:
                 raise ValueError(f"vsugsp: frames {i} and {i + 1} differ in size: {tuple(a.shape)} vs {tuple(b.shape)}")
             tt = torch.tensor([float(t) for t in chunk], dtype=self.dtype, device=self.device)
+            pair = None
+            if self.flow_prior == "dis":
+                from .model.prior import pair_flow
+
+                pair = pair_flow(a, b)  # one pair: shared by every t of the chunk
             image, macs, dense = ensemble_forward(
                 self.net,
                 a.expand(n, -1, -1, -1),
@@ -363,6 +389,7 @@ class Engine:
                 scale=self.scale,
                 feats0=f0,
                 feats1=f1,
+                pair_flow=pair,
             )
         host = image.float().cpu().numpy()
         with self._state:

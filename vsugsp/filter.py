@@ -169,6 +169,7 @@ def _build_engine(cfg: Preset, instance: Any, clip: vs.VideoNode):
             threshold=cfg.threshold,
             max_density=cfg.max_density,
             ensemble=cfg.ensemble,
+            flow_prior=cfg.flow_prior,
             cpu_bf16=bf16,
             scale=cfg.scale_for(clip.height),
             backend=cfg.backend,

@@ -24,6 +24,7 @@ MODES = ("dense", "pruned")
 PRECISIONS = ("fp16", "fp32")
 BACKENDS = ("auto", "reference", "cpu", "cuda")
 SCENE_MODES = ("auto", "props", "detect", "off")
+FLOW_PRIORS = ("none", "dis", "auto")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,11 @@ class Preset:
     ensemble: views of each pair averaged per output frame: 1, 2 (+ the
         time-swapped pair) or 4 (+ both mirrored); costs that many network passes.
     scale: the network runs at this fraction of the frame size, (0, 1].
+    flow_prior: "none", or "dis": the network refines OpenCV's DIS optical flow
+        between the two source frames (computed on the CPU, once per source pair)
+        instead of searching for the motion from nothing; needs
+        ``opencv-python-headless``.  Best on large motion.  "auto": "dis" where
+        OpenCV is installed, else "none" (with a warning in the log).
     large_scale / large_height: frames taller than ``large_height`` lines run at
         ``large_scale`` instead (None: no special case).
     precision: "fp16" or "fp32".  "fp16" means native half precision: fp16 on
@@ -66,6 +72,7 @@ class Preset:
     threshold: float = 0.5
     max_density: float | tuple[float, ...] | None = None
     ensemble: int = 1
+    flow_prior: str = "none"
     scale: float = 1.0
     large_scale: float = 1.0
     large_height: int | None = None
@@ -164,6 +171,10 @@ def _validate(key: str, v: object) -> object:
         if isinstance(v, bool) or v not in (1, 2, 4):
             raise _err(key, v, "1 | 2 | 4")
         return int(v)
+    if key == "flow_prior":
+        if v is None or v is False:
+            return "none"
+        return _choice(key, v, FLOW_PRIORS)
     if key in ("scale", "large_scale"):
         return _number(key, v, 0.0, 1.0, True, False)
     if key == "large_height":

@@ -8,33 +8,11 @@ handling.  A learned model that does not beat this is undertrained.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
-_PRESETS = {"ultrafast": "DISOPTICAL_FLOW_PRESET_ULTRAFAST", "fast": "DISOPTICAL_FLOW_PRESET_FAST",
-            "medium": "DISOPTICAL_FLOW_PRESET_MEDIUM"}
-_local = threading.local()  # DIS objects keep state between calls; one per thread
-
-
-def _cv2():
-    try:
-        import cv2
-    except ImportError as e:  # the bench extra installs opencv-python-headless
-        raise ImportError("vsugsp: the 'dis' method needs OpenCV (pip install opencv-python-headless)") from e
-    if not hasattr(cv2, "DISOpticalFlow_create"):
-        raise ImportError("vsugsp: this OpenCV build has no DISOpticalFlow_create")
-    return cv2
-
-
-def _dis(preset: str):
-    cv2 = _cv2()
-    cache = getattr(_local, "dis", None)
-    if cache is None:
-        cache = _local.dis = {}
-    if preset not in cache:
-        cache[preset] = cv2.DISOpticalFlow_create(getattr(cv2, _PRESETS[preset]))
-    return cache[preset]
+from ..model.prior import PRESETS as _PRESETS
+from ..model.prior import cv2_module as _cv2
+from ..model.prior import pair_flow_np
 
 
 def _warp(img: np.ndarray, flow: np.ndarray, scale: float) -> np.ndarray:
@@ -58,11 +36,7 @@ def dis_interpolate(img0: np.ndarray, img1: np.ndarray, t: float = 0.5, preset: 
     if img0.shape != img1.shape or img0.ndim != 3 or img0.shape[2] != 3:
         raise ValueError(f"vsugsp: expected two H×W×3 frames of one size, got {img0.shape} and {img1.shape}")
     cv2 = _cv2()
-    g0 = cv2.cvtColor(img0, cv2.COLOR_RGB2GRAY)
-    g1 = cv2.cvtColor(img1, cv2.COLOR_RGB2GRAY)
-    dis = _dis(preset)
-    f01 = dis.calc(g0, g1, None)  # where each pixel of frame 0 goes in frame 1
-    f10 = dis.calc(g1, g0, None)
+    f01, f10 = pair_flow_np(cv2.cvtColor(img0, cv2.COLOR_RGB2GRAY), cv2.cvtColor(img1, cv2.COLOR_RGB2GRAY), preset)
     # linear motion: from time t, frame 0 lies t of the 1→0 displacement away, frame 1 (1−t) of the 0→1 one
     w0 = _warp(img0.astype(np.float32), f10, t)
     w1 = _warp(img1.astype(np.float32), f01, 1.0 - t)

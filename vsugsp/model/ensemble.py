@@ -36,26 +36,38 @@ def ensemble_forward(
     *,
     feats0: Features | None = None,
     feats1: Features | None = None,
+    pair_flow: torch.Tensor | None = None,
     **kw: Any,
 ) -> tuple[torch.Tensor, int, int]:
     """Mean image (B×3×H×W in [0, 1]) over ``passes`` views, executed MACs, dense MACs.
 
     ``t``: a number or a B-vector in (0, 1).  ``feats0``/``feats1``: cached
     :meth:`UGSPNet.encode` results (used by the plain and time-swapped views).
+    ``pair_flow``: flow prior of the pair (:mod:`vsugsp.model.prior`), swapped and
+    mirrored along with the views.
     ``kw``: the other :meth:`UGSPNet.forward` arguments (mode, backend, threshold,
     scale, max_density).  MACs add up over the views.
     """
     passes = check_passes(passes)
     tt = t if isinstance(t, torch.Tensor) else torch.full((img0.shape[0],), float(t), device=img0.device)
-    views = [(img0, img1, tt, feats0, feats1, False)]
+    pf = pair_flow
+    sw = mi = mis = None
+    if pf is not None:
+        from . import prior
+
+        sw = prior.swap(pf)
+        if passes == 4:
+            mi = prior.mirror(pf)
+            mis = prior.swap(mi)
+    views = [(img0, img1, tt, feats0, feats1, pf, False)]
     if passes >= 2:
-        views.append((img1, img0, 1 - tt, feats1, feats0, False))
+        views.append((img1, img0, 1 - tt, feats1, feats0, sw, False))
     if passes == 4:
         m0, m1 = img0.flip(-1), img1.flip(-1)
-        views += [(m0, m1, tt, None, None, True), (m1, m0, 1 - tt, None, None, True)]
+        views += [(m0, m1, tt, None, None, mi, True), (m1, m0, 1 - tt, None, None, mis, True)]
     total, macs, dense = None, 0, 0
-    for a, b, tv, fa, fb, mirrored in views:
-        out = net(a, b, tv, feats0=fa, feats1=fb, **kw)
+    for a, b, tv, fa, fb, pv, mirrored in views:
+        out = net(a, b, tv, feats0=fa, feats1=fb, pair_flow=pv, **kw)
         img = out.image.flip(-1) if mirrored else out.image
         total = img if total is None else total + img
         macs += int(out.macs)

@@ -147,6 +147,7 @@ class UGSPNet(nn.Module):
         masks: list[torch.Tensor] | None = None,
         tau: float = 1.0,
         max_density: float | Sequence[float] | None = None,
+        pair_flow: torch.Tensor | None = None,
     ) -> UGSPOutput:
         """Interpolate between B×3×H×W frames in [0, 1] at time(s) t in (0, 1).
 
@@ -161,6 +162,10 @@ class UGSPNet(nn.Module):
         the pixels most likely to need computing are kept (None: no cap).  The "cpu"
         backend computes whole tiles (``config.tile``): its masks are widened to the
         tiles they touch, and its cap counts tiles.
+        pair_flow: optional flow prior, B×4×H×W at the frame's size in pixels: the pair's
+        flows 0→1 and 1→0 (:mod:`vsugsp.model.prior`).  The coarsest decoder then sees the
+        encoder features warped by the linear-motion flows from t and predicts a residual
+        to them; an all-zero prior is the plain network.  Its cost is not in the MACs.
         """
         if mode not in MODES:
             raise ValueError(f"vsugsp: mode={mode!r}; allowed: {', '.join(MODES)}")
@@ -181,25 +186,50 @@ class UGSPNet(nn.Module):
         ph, pw = p0[0].shape[-2] * 2, p0[0].shape[-1] * 2
         enc_macs = 2 * self.encoder.macs(ph, pw)  # charged per output frame
 
-        x16 = torch.cat([p0[3], p1[3], tt.expand(-1, 1, *p0[3].shape[-2:]).to(p0[3].dtype)], 1)
+        q0, q1, prior16 = p0[3], p1[3], None
+        if pair_flow is not None:
+            prior16 = self._prior_at16(pair_flow, tt, f0.net_size, p0[3].shape[-2:], b)
+            q0, q1 = backwarp(q0, prior16[:, :2]), backwarp(q1, prior16[:, 2:])
+        x16 = torch.cat([q0, q1, tt.expand(-1, 1, *q0.shape[-2:]).to(q0.dtype)], 1)
         iso = mode == "train" and self.isolate_mask_logits
         y16 = self.dec16.forward_dense(x16, iso)
         fixed_macs = enc_macs + x16.shape[-2] * x16.shape[-1] * b * self.dec16.macs_per_pixel()
         fixed_macs += b * (ph // 2) * (pw // 2) * self.up.in_channels * 9 * 16
 
         if mode == "train":
-            out = self._decode(y16, p0, p1, "soft", "reference", threshold, None, tau, iso=iso)
-            dense = self._decode(y16, p0, p1, "dense", "reference", threshold, None, tau)
+            out = self._decode(y16, p0, p1, "soft", "reference", threshold, None, tau, iso=iso, prior16=prior16)
+            dense = self._decode(y16, p0, p1, "dense", "reference", threshold, None, tau, prior16=prior16)
             result = self._finish(out, img0, img1, f0.net_size, fixed_macs)
             result.dense = self._finish(dense, img0, img1, f0.net_size, fixed_macs)
             return result
-        out = self._decode(y16, p0, p1, mode, backend, threshold, masks, tau, caps)
+        out = self._decode(y16, p0, p1, mode, backend, threshold, masks, tau, caps, prior16=prior16)
         return self._finish(out, img0, img1, f0.net_size, fixed_macs)
 
+    @staticmethod
+    def _prior_at16(pair_flow, tt, net_size, size16, batch) -> torch.Tensor:
+        """The prior's flows from t on the coarsest decoder's grid (fp32, its pixels)."""
+        from .prior import flows_at
+
+        if pair_flow.dim() != 4 or pair_flow.shape[1] != 4 or pair_flow.shape[0] not in (1, batch):
+            raise ValueError(f"vsugsp: pair_flow must be B×4×H×W for a batch of {batch}, "
+                             f"got {tuple(pair_flow.shape)}")
+        pf = pair_flow.float()
+        if pf.shape[0] != batch:
+            pf = pf.expand(batch, -1, -1, -1)
+        flows = flows_at(pf, tt.float())
+        flows = resize_flow(flows, net_size)  # the scaled frame the network runs on
+        gh, gw = size16[0] * ALIGN, size16[1] * ALIGN
+        flows = F.pad(flows, (0, gw - flows.shape[-1], 0, gh - flows.shape[-2]), mode="replicate")
+        # area-average down to 1/16 (bilinear would alias), vectors scaled to that grid
+        return F.avg_pool2d(flows, ALIGN) / ALIGN
+
     # ------------------------------------------------------------------ decoders
-    def _decode(self, y16, p0, p1, mode, backend, threshold, forced, tau, caps=None, iso=False) -> dict:
+    def _decode(self, y16, p0, p1, mode, backend, threshold, forced, tau, caps=None, iso=False,
+                prior16=None) -> dict:
         c = self.config.channels
         flow = y16[:, :4].float()  # flows accumulate in fp32 (bf16 steps 0.25 px at 50 px)
+        if prior16 is not None:  # the coarsest decoder predicted a residual to the prior
+            flow = flow + prior16
         feat = F.pixel_shuffle(y16[:, 4 : 4 + 4 * c[2]], 2)
         logits = F.pixel_shuffle(y16[:, 4 + 4 * c[2] :], 2)
         flows, masks, all_logits, features = [flow], [], [], [feat]

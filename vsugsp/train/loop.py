@@ -140,8 +140,9 @@ def compute_losses(net: UGSPNet, batch: dict, stage: Stage, k: int, autocast) ->
             terms[prefix + "occ"] = stage.w_occ * L.occlusion_loss(out.occlusion, batch["vis0"], batch["vis1"])
 
     (net.module if hasattr(net, "module") else net).isolate_mask_logits = stage.isolate_logits
+    pair = sample_prior(img0, img1, stage.prior)
     with autocast():
-        out = net(img0, img1, t, mode="dense" if stage.mode == "dense" else "train", tau=stage.tau)
+        out = net(img0, img1, t, mode="dense" if stage.mode == "dense" else "train", tau=stage.tau, pair_flow=pair)
     if stage.mode == "dense":
         supervise(out, "", stage.w_image)
         terms["nll"] = stage.w_uncertainty * L.uncertainty_nll(out.uncertainty, out.image, gt)
@@ -171,6 +172,20 @@ def compute_losses(net: UGSPNet, batch: dict, stage: Stage, k: int, autocast) ->
     return total, {key: float(v.detach()) for key, v in terms.items()}
 
 
+def sample_prior(img0: torch.Tensor, img1: torch.Tensor, share: float) -> torch.Tensor | None:
+    """DIS pair flows for a random ``share`` of the batch, zeros (no prior) for the rest; None at 0."""
+    if share <= 0:
+        return None
+    from ..model.prior import pair_flow
+
+    keep = torch.rand(img0.shape[0]) < share
+    pf = torch.zeros(img0.shape[0], 4, *img0.shape[-2:], device=img0.device)
+    if keep.any():
+        idx = keep.nonzero().flatten().to(img0.device)
+        pf[idx] = pair_flow(img0[idx], img1[idx])
+    return pf
+
+
 def _flow_terms(out, batch, valid0, valid1) -> torch.Tensor:
     valid = valid0 * valid1
     total = L.flow_loss(out.flow, batch["flow_t0"], batch["flow_t1"], valid)
@@ -181,21 +196,31 @@ def _flow_terms(out, batch, valid0, valid1) -> torch.Tensor:
 
 # ---------------------------------------------------------------------------- evaluation
 @torch.no_grad()
-def evaluate(net: UGSPNet, data: dict, chunk: int = 8) -> dict[str, float]:
-    """Held-out PSNR (dB) of the dense and the pruned network, and the pruned MAC share."""
+def evaluate(net: UGSPNet, data: dict, chunk: int = 8, prior: bool = False) -> dict[str, float]:
+    """Held-out PSNR (dB) of the dense and the pruned network, and the pruned MAC share.
+
+    prior: also score both with the DIS flow prior (``psnr_prior_dense``, ``psnr_prior_pruned``).
+    """
+    from ..model.prior import pair_flow
+
     net.eval()
-    pd, pp, macs, dense_macs = [], [], 0, 0
+    scores: dict[str, list] = {}
+    macs = dense_macs = 0
     for s in range(0, data["img0"].shape[0], chunk):
         sl = {k: v[s : s + chunk] for k, v in data.items()}
-        d = net(sl["img0"], sl["img1"], sl["t"], mode="dense")
-        p = net(sl["img0"], sl["img1"], sl["t"], mode="pruned", backend="reference")
-        pd.append(L.psnr(d.image, sl["gt"]))
-        pp.append(L.psnr(p.image, sl["gt"]))
-        macs += p.mask_macs
-        dense_macs += p.dense_macs
+        pairs = {"": None}
+        if prior:
+            pairs["prior_"] = pair_flow(sl["img0"], sl["img1"])
+        for name, pf in pairs.items():
+            d = net(sl["img0"], sl["img1"], sl["t"], mode="dense", pair_flow=pf)
+            p = net(sl["img0"], sl["img1"], sl["t"], mode="pruned", backend="reference", pair_flow=pf)
+            scores.setdefault(f"psnr_{name}dense", []).append(L.psnr(d.image, sl["gt"]))
+            scores.setdefault(f"psnr_{name}pruned", []).append(L.psnr(p.image, sl["gt"]))
+            if pf is None:
+                macs += p.mask_macs
+                dense_macs += p.dense_macs
     net.train()
-    return {"psnr_dense": float(torch.cat(pd).mean()), "psnr_pruned": float(torch.cat(pp).mean()),
-            "mac_share": macs / max(1, dense_macs)}
+    return {**{k: float(torch.cat(v).mean()) for k, v in scores.items()}, "mac_share": macs / max(1, dense_macs)}
 
 
 # ---------------------------------------------------------------------------- checkpoints
@@ -298,7 +323,7 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, max_steps: int | No
                     print(f"[{recipe.name}] step {step}/{recipe.total_steps} {stage.name} loss {float(loss):.4f} "
                           f"({dt:.2f} s/step)", file=sys.stderr, flush=True)
             if rank == 0 and held is not None and (step % recipe.eval_every == 0 or step == end):
-                ev = evaluate(net, held)
+                ev = evaluate(net, held, prior=any(s.prior > 0 for s in recipe.stages))
                 logf.write(json.dumps({"step": step, "stage": stage.name, "eval": ev, "time": time.time()}) + "\n")
                 logf.flush()
                 if progress:

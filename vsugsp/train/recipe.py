@@ -21,6 +21,9 @@ class Stage:
     isolate_logits: train mode only; the mask logits read detached decoder features, so
     the mask losses (labels, sparsity, the masked pass through the soft masks) train only
     the logit rows of each decoder's 1×1 fuse, not the trunk that the dense pass shares.
+    prior: share of the samples, [0, 1], that get the DIS flow prior
+    (:mod:`vsugsp.model.prior`, computed on the fly from the inputs); the others run
+    without one, so the network stays good both ways.
     """
 
     name: str
@@ -44,6 +47,7 @@ class Stage:
     rho: list[float] = field(default_factory=lambda: [0.6, 0.5, 0.4])
     tau: float = 1.0
     isolate_logits: bool = False
+    prior: float = 0.0
 
 
 @dataclass
@@ -106,6 +110,8 @@ def parse(d: dict, where: str = "recipe") -> Recipe:
             raise ValueError(f"vsugsp: stage {s.name!r} isolate_logits={s.isolate_logits!r}; must be true or false")
         if isinstance(s.census_channels, bool) or not isinstance(s.census_channels, int) or s.census_channels < 0:
             raise ValueError(f"vsugsp: stage {s.name!r} census_channels={s.census_channels!r}; must be an int ≥ 0")
+        if isinstance(s.prior, bool) or not isinstance(s.prior, (int, float)) or not 0 <= s.prior <= 1:
+            raise ValueError(f"vsugsp: stage {s.name!r} prior={s.prior!r}; allowed: a number in [0, 1]")
         if not 0 < s.density_target <= 1:
             raise ValueError(f"vsugsp: stage {s.name!r} density_target={s.density_target}; allowed (0, 1]")
     if r.data.source not in ("synth", "vimeo", "video"):

@@ -1,0 +1,188 @@
+"""The DIS flow prior: its flows, its place in the network, the ensemble views, presets, filter, training."""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from vsugsp.model import ModelConfig, UGSPNet
+from vsugsp.model import prior
+from vsugsp.model.ensemble import ensemble_forward
+
+needs_cv2 = pytest.mark.skipif(not prior.available(), reason="OpenCV with DIS is not installed")
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    return UGSPNet(ModelConfig(width="small")).eval()
+
+
+def _textured(h=64, w=96, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(1, 3, h // 4, w // 4, generator=g)
+    return torch.nn.functional.interpolate(x, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+@needs_cv2
+def test_dis_pair_flow_finds_a_shift():
+    a = _textured()
+    b = torch.roll(a, shifts=(2, 5), dims=(-2, -1))  # frame 1 = frame 0 moved 5 px right, 2 px down
+    pf = prior.pair_flow(a, b)
+    assert pf.shape == (1, 4, 64, 96) and pf.dtype == torch.float32
+    inner = pf[..., 12:-12, 12:-12]  # away from the wrapped border
+    assert inner[0, 0].median() == pytest.approx(5, abs=0.3)
+    assert inner[0, 1].median() == pytest.approx(2, abs=0.3)
+    assert inner[0, 2].median() == pytest.approx(-5, abs=0.3)
+    assert inner[0, 3].median() == pytest.approx(-2, abs=0.3)
+
+
+def test_linear_motion_flows_swap_and_mirror():
+    pf = torch.tensor([1.0, 2.0, -3.0, -4.0]).view(1, 4, 1, 1).expand(1, 4, 2, 3).clone()
+    pf[..., 0, 0] = torch.tensor([7.0, 0.0, 0.0, 0.0])  # one marked pixel, top-left
+    t = torch.tensor(0.25).view(1, 1, 1, 1)
+    f = prior.flows_at(pf, t)
+    # towards frame 0: t·F(1→0); towards frame 1: (1−t)·F(0→1)
+    assert f[0, :, 1, 1].tolist() == [-0.75, -1.0, 0.75, 1.5]
+    assert torch.equal(prior.swap(prior.swap(pf)), pf)
+    assert prior.swap(pf)[0, :, 1, 1].tolist() == [-3.0, -4.0, 1.0, 2.0]
+    m = prior.mirror(pf)
+    assert m[0, :, 0, 2].tolist() == [-7.0, 0.0, 0.0, 0.0]  # moved to the right edge, x negated
+    assert m[0, :, 1, 1].tolist() == [-1.0, 2.0, 3.0, -4.0]
+    assert torch.equal(prior.mirror(m), pf)
+
+
+@torch.no_grad()
+def test_zero_prior_is_the_plain_network(net):
+    a, b = _textured(seed=1), _textured(seed=2)
+    for mode in ("dense", "pruned"):
+        plain = net(a, b, 0.4, mode=mode).image
+        zero = net(a, b, 0.4, mode=mode, pair_flow=torch.zeros(1, 4, 64, 96)).image
+        assert (plain - zero).abs().max() < 1e-4
+
+
+@torch.no_grad()
+def test_prior_shifts_the_coarse_flow(net):
+    a, b = _textured(seed=1), _textured(seed=2)
+    pf = torch.zeros(1, 4, 64, 96)
+    pf[:, 0] = 32.0  # F(0→1) = 32 px right, so from t = 0.5 frame 1 lies 16 px left
+    base = net(a, b, 0.5, mode="dense")
+    moved = net(a, b, 0.5, mode="dense", pair_flow=pf)
+    # the coarsest decoder's flow (1/16 grid) carries the prior on top of its own residual
+    d = moved.flow_pyramid[0] - base.flow_pyramid[0]
+    assert d[:, 2].mean() == pytest.approx(16 / 16, abs=0.35)
+    assert moved.image.shape == base.image.shape
+    # the prior is resized with the network's scale: same grid, same vectors in grid pixels
+    half = net(a, b, 0.5, mode="dense", pair_flow=pf, scale=0.5)
+    assert half.image.shape == (1, 3, 64, 96)
+
+
+def test_bad_pair_flow_shape(net):
+    a, b = _textured(), _textured(seed=3)
+    with pytest.raises(ValueError, match="pair_flow"):
+        net(a, b, 0.5, mode="dense", pair_flow=torch.zeros(1, 2, 64, 96))
+
+
+class _Recorder(torch.nn.Module):
+    """Stands in for the network: records each view's prior, returns frame 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, a, b, t, *, feats0=None, feats1=None, pair_flow=None, **kw):
+        self.seen.append(pair_flow)
+
+        class Out:
+            image, macs, dense_macs = a, 1, 1
+        return Out()
+
+
+def test_ensemble_gives_each_view_its_own_prior():
+    a, b = _textured(seed=4), _textured(seed=5)
+    pf = torch.randn(1, 4, 64, 96)
+    rec = _Recorder()
+    ensemble_forward(rec, a, b, 0.5, 4, pair_flow=pf)
+    plain, swapped, mirrored, mirrored_swapped = rec.seen
+    assert torch.equal(plain, pf)
+    assert torch.equal(swapped, prior.swap(pf))
+    assert torch.equal(mirrored, prior.mirror(pf))
+    assert torch.equal(mirrored_swapped, prior.swap(prior.mirror(pf)))
+    rec.seen.clear()
+    ensemble_forward(rec, a, b, 0.5, 2)
+    assert rec.seen == [None, None]
+
+
+def test_preset_key_flow_prior():
+    from vsugsp.preset import load_preset
+
+    assert load_preset("balanced").flow_prior == "none"
+    assert load_preset("balanced", flow_prior="DIS").flow_prior == "dis"
+    assert load_preset("balanced", flow_prior=None).flow_prior == "none"
+    with pytest.raises(ValueError, match="flow_prior"):
+        load_preset("balanced", flow_prior="raft")
+
+
+@needs_cv2
+def test_filter_with_prior_is_deterministic_and_differs(net):
+    import vapoursynth as vs
+
+    from vsclips import moving, planes_of
+
+    src = moving(vs.YUV420P8, 64, 48, length=4)
+
+    def frames(**kw):
+        clip = __import__("vsugsp").interpolate(src, Fraction(2), model=net, device="cpu", **kw)
+        return [b"".join(p.tobytes() for p in planes_of(clip.get_frame(n))) for n in range(clip.num_frames)]
+
+    with_prior = frames(flow_prior="dis")
+    assert frames(flow_prior="dis") == with_prior
+    assert with_prior[0::2] == frames()[0::2]  # source frames untouched either way
+    assert with_prior[1] != frames()[1]
+
+
+def test_filter_says_what_to_install_without_opencv(net, monkeypatch):
+    import vapoursynth as vs
+
+    import vsugsp
+    from vsclips import moving
+
+    def missing():
+        raise ImportError("vsugsp: the DIS flow prior needs OpenCV (pip install opencv-python-headless)")
+
+    monkeypatch.setattr(prior, "cv2_module", missing)
+    monkeypatch.setattr(prior, "available", lambda: False)
+    src = moving(vs.YUV420P8, 64, 48, length=3)
+    with pytest.raises(vs.Error, match="opencv-python-headless.*flow_prior"):
+        vsugsp.interpolate(src, 2, model=net, device="cpu", flow_prior="dis")
+    # auto falls back to the plain network
+    clip = vsugsp.interpolate(src, 2, model=net, device="cpu", flow_prior="auto")
+    clip.get_frame(1)
+
+
+@needs_cv2
+def test_training_prior_share():
+    from vsugsp.train.loop import sample_prior
+
+    a, b = _textured(seed=6).expand(6, -1, -1, -1), torch.roll(_textured(seed=6), 3, -1).expand(6, -1, -1, -1)
+    assert sample_prior(a, b, 0.0) is None
+    full = sample_prior(a, b, 1.0)
+    assert full.shape == (6, 4, 64, 96) and bool((full.abs().flatten(1).amax(1) > 0).all())
+    torch.manual_seed(0)
+    some = sample_prior(a, b, 0.5)
+    given = (some.abs().flatten(1).amax(1) > 0).tolist()
+    assert any(given) and not all(given)  # the rest run without a prior (all zeros)
+
+
+def test_recipe_prior_validated():
+    from vsugsp.train.recipe import parse
+
+    r = parse({"name": "x", "stages": [{"name": "s", "prior": 0.75}]})
+    assert r.stages[0].prior == 0.75
+    with pytest.raises(ValueError, match="prior"):
+        parse({"name": "x", "stages": [{"name": "s", "prior": 1.5}]})
+    with pytest.raises(ValueError, match="prior"):
+        parse({"name": "x", "stages": [{"name": "s", "prior": True}]})
+    assert np.isclose(parse({"name": "x", "stages": [{"name": "s"}]}).stages[0].prior, 0.0)

@@ -1,0 +1,111 @@
+"""A classical flow prior for the network: OpenCV DIS optical flow between the two inputs.
+
+The network can start its coarse-to-fine flow search from a prior instead of from
+nothing (``UGSPNet.forward(pair_flow=...)``).  The prior is the pair's flow in both
+directions, 0→1 and 1→0, at the frame's size in pixels; under linear motion the
+flows from time t are ``t·F(1→0)`` towards frame 0 and ``(1−t)·F(0→1)`` towards
+frame 1 (:func:`flows_at`).  DIS (Kroeger et al., ECCV 2016) is fast on a CPU and
+strong on large motion, exactly where a small network trained on small crops is weak.
+
+OpenCV (``opencv-python-headless``) is needed only when a prior is asked for.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+
+PRESETS = {"ultrafast": "DISOPTICAL_FLOW_PRESET_ULTRAFAST", "fast": "DISOPTICAL_FLOW_PRESET_FAST",
+           "medium": "DISOPTICAL_FLOW_PRESET_MEDIUM"}
+_local = threading.local()  # a DIS object keeps state between calls: one per thread and preset
+
+
+def cv2_module():
+    """The ``cv2`` module, or ImportError saying how to install it."""
+    try:
+        import cv2
+    except ImportError as e:
+        raise ImportError("vsugsp: the DIS flow prior needs OpenCV "
+                          "(pip install opencv-python-headless, or the 'prior' extra)") from e
+    if not hasattr(cv2, "DISOpticalFlow_create"):
+        raise ImportError("vsugsp: this OpenCV build has no DISOpticalFlow_create")
+    return cv2
+
+
+def available() -> bool:
+    """True when OpenCV with DIS is importable."""
+    try:
+        cv2_module()
+    except ImportError:
+        return False
+    return True
+
+
+def dis(preset: str = "medium"):
+    """This thread's DIS object for ``preset`` ("ultrafast", "fast", "medium")."""
+    if preset not in PRESETS:
+        raise ValueError(f"vsugsp: DIS preset must be one of {sorted(PRESETS)}, got {preset!r}")
+    cv2 = cv2_module()
+    cache = getattr(_local, "dis", None)
+    if cache is None:
+        cache = _local.dis = {}
+    if preset not in cache:
+        cache[preset] = cv2.DISOpticalFlow_create(getattr(cv2, PRESETS[preset]))
+    return cache[preset]
+
+
+def gray_u8(img: np.ndarray) -> np.ndarray:
+    """Luma (BT.601 weights) of an H×W×3 RGB image, uint8 or float in [0, 1], as contiguous uint8 H×W."""
+    x = img.astype(np.float32)
+    if img.dtype != np.uint8:
+        x = x * 255.0
+    y = 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]
+    return np.ascontiguousarray(np.clip(np.rint(y), 0, 255).astype(np.uint8))
+
+
+def pair_flow_np(g0: np.ndarray, g1: np.ndarray, preset: str = "medium") -> tuple[np.ndarray, np.ndarray]:
+    """DIS flows (H×W×2 float32, pixels, x then y) 0→1 and 1→0 of two uint8 H×W luma frames.
+
+    F(0→1)(p) is where pixel p of frame 0 lies in frame 1: ``g1(p + F(0→1)(p)) ≈ g0(p)``.
+    """
+    d = dis(preset)
+    return d.calc(g0, g1, None), d.calc(g1, g0, None)
+
+
+@torch.no_grad()
+def pair_flow(img0: torch.Tensor, img1: torch.Tensor, preset: str = "medium") -> torch.Tensor:
+    """DIS prior of B×3×H×W frames in [0, 1]: B×4×H×W fp32 on their device, (F(0→1), F(1→0)) in pixels.
+
+    Runs on the CPU (OpenCV), one image pair at a time.
+    """
+    if img0.shape != img1.shape or img0.dim() != 4 or img0.shape[1] != 3:
+        raise ValueError(f"vsugsp: frames must both be B×3×H×W, got {tuple(img0.shape)} and {tuple(img1.shape)}")
+    a = img0.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+    b = img1.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+    out = np.empty((a.shape[0], 4, a.shape[1], a.shape[2]), np.float32)
+    for i in range(a.shape[0]):
+        f01, f10 = pair_flow_np(gray_u8(a[i]), gray_u8(b[i]), preset)
+        out[i, :2] = f01.transpose(2, 0, 1)
+        out[i, 2:] = f10.transpose(2, 0, 1)
+    return torch.from_numpy(out).to(img0.device)
+
+
+def flows_at(pair: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Linear-motion flows from time t (B×1×1×1 in (0, 1)) to frames 0 and 1 from a B×4 pair flow.
+
+    Returns B×4×H×W: ``t·F(1→0)`` then ``(1−t)·F(0→1)``, the network's flow layout.
+    """
+    t = t.to(pair.dtype)
+    return torch.cat([t * pair[:, 2:], (1 - t) * pair[:, :2]], 1)
+
+
+def swap(pair: torch.Tensor) -> torch.Tensor:
+    """The pair flow of the time-swapped pair (frame 1 first)."""
+    return torch.cat([pair[:, 2:], pair[:, :2]], 1)
+
+
+def mirror(pair: torch.Tensor) -> torch.Tensor:
+    """The pair flow of the horizontally mirrored frames."""
+    sign = pair.new_tensor([-1.0, 1.0, -1.0, 1.0]).view(1, 4, 1, 1)
+    return pair.flip(-1) * sign
