@@ -1,6 +1,6 @@
 """Training curves: held-out synthetic PSNR (from ``log.jsonl``) and real-clip PSNR of weight snapshots.
 
-``python -m vsugsp.train.curve RUN_DIR [--plot PNG] [--bbb-frames N]``
+``python -m vsugsp.train.curve RUN_DIR [--plot PNG] [--bbb-frames N] [--prior]``
 
 Real clips use the frame-drop protocol of ``vsugsp bench quality`` (even frames in,
 odd frames scored, t = 0.5, PSNR on RGB24) with the network called directly, so a
@@ -33,21 +33,36 @@ def clip_frames(path: Path, count: int | None) -> list[np.ndarray]:
 
 
 @torch.no_grad()
-def frame_drop_psnr(net, frames: list[np.ndarray], mode: str) -> tuple[float, float]:
-    """Mean PSNR (dB) of frames 2k+1 synthesized from 2k and 2k+2, and the executed MAC share."""
+def frame_drop_psnr(net, frames: list[np.ndarray], mode: str, priors: list | None = None) -> tuple[float, float]:
+    """Mean PSNR (dB) of frames 2k+1 synthesized from 2k and 2k+2, and the executed MAC share.
+
+    priors: per scored frame, the pair's DIS flow prior (:func:`pair_priors`), or None.
+    """
     from ..eval.metrics import psnr
 
     def tens(a):
         return torch.from_numpy(a).permute(2, 0, 1).float().div(255).unsqueeze(0)
 
     scores, macs, dense = [], 0, 0
-    for k in range(0, len(frames) - 2, 2):
-        out = net(tens(frames[k]), tens(frames[k + 2]), 0.5, mode=mode, backend="cpu")
+    for j, k in enumerate(range(0, len(frames) - 2, 2)):
+        pf = priors[j] if priors is not None else None
+        out = net(tens(frames[k]), tens(frames[k + 2]), 0.5, mode=mode, backend="cpu", pair_flow=pf)
         pred = (out.image[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
         scores.append(psnr(pred, frames[k + 1]))
         macs += out.macs
         dense += out.dense_macs
     return float(np.mean(scores)), macs / max(1, dense)
+
+
+def pair_priors(frames: list[np.ndarray]) -> list[torch.Tensor]:
+    """The DIS pair flow (1×4×H×W) of every scored frame's neighbours 2k, 2k+2."""
+    from ..model.prior import gray_u8, pair_flow_np
+
+    out = []
+    for k in range(0, len(frames) - 2, 2):
+        f01, f10 = pair_flow_np(gray_u8(frames[k]), gray_u8(frames[k + 2]))
+        out.append(torch.from_numpy(np.concatenate([f01, f10], -1)).permute(2, 0, 1)[None].float())
+    return out
 
 
 def blend_psnr(frames: list[np.ndarray]) -> float:
@@ -59,7 +74,7 @@ def blend_psnr(frames: list[np.ndarray]) -> float:
     return float(np.mean(scores))
 
 
-def score_snapshots(run: Path, bbb_frames: int = 24) -> dict:
+def score_snapshots(run: Path, bbb_frames: int = 24, prior: bool = False) -> dict:
     from ..eval.clips import default_clips
     from ..model import load
 
@@ -68,18 +83,20 @@ def score_snapshots(run: Path, bbb_frames: int = 24) -> dict:
     clips = {s.name: clip_frames(s.path, bbb_frames if "bigbuckbunny" in s.name else None) for s in default_clips()}
     if "blend" not in cache:  # the same frames blended: the line a useful model must clear
         cache["blend"] = {f"{name}:blend": round(blend_psnr(frames), 3) for name, frames in clips.items()}
+    priors = {name: pair_priors(frames) for name, frames in clips.items()} if prior else {}
     for snap in sorted((run / "snapshots").glob("step-*.pt")):
         step = str(int(snap.stem.split("-")[1]))
-        if step in cache:
+        if step in cache and (not prior or any(":prior_" in k for k in cache[step])):
             continue
         net = load(snap)
         entry = {}
         for name, frames in clips.items():
-            for mode in ("dense", "pruned"):
-                p, share = frame_drop_psnr(net, frames, mode)
-                entry[f"{name}:{mode}"] = round(p, 3)
-                if mode == "pruned":
-                    entry[f"{name}:mac_share"] = round(share, 3)
+            for tag, pri in [("", None)] + ([("prior_", priors[name])] if prior else []):
+                for mode in ("dense", "pruned"):
+                    p, share = frame_drop_psnr(net, frames, mode, pri)
+                    entry[f"{name}:{tag}{mode}"] = round(p, 3)
+                    if mode == "pruned":
+                        entry[f"{name}:{tag}mac_share"] = round(share, 3)
         cache[step] = entry
         print(f"step {step}: {entry}", file=sys.stderr, flush=True)
         cache_path.write_text(json.dumps(cache, indent=1, sort_keys=True))
@@ -99,6 +116,9 @@ def plot(run: Path, real: dict, out_png: Path) -> None:
         steps = [e["step"] for e in evals]
         ax.plot(steps, [e["eval"]["psnr_dense"] for e in evals], label="dense")
         ax.plot(steps, [e["eval"]["psnr_pruned"] for e in evals], label="pruned")
+        if any("psnr_prior_dense" in e["eval"] for e in evals):
+            for key in ("psnr_prior_dense", "psnr_prior_pruned"):
+                ax.plot(steps, [e["eval"].get(key, np.nan) for e in evals], label=key[5:].replace("_", " "))
     ax.set_title("held-out synthetic triplets")
     ax.set_xlabel("step")
     ax.set_ylabel("PSNR (dB)")
@@ -126,11 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("run", type=Path)
     ap.add_argument("--plot", type=Path, help="PNG to write (default RUN/curve.png)")
     ap.add_argument("--bbb-frames", type=int, default=24, help="bigbuckbunny frames used for the curve")
+    ap.add_argument("--prior", action="store_true", help="also score with the DIS flow prior")
     ap.add_argument("--threads", type=int, help="torch CPU threads (e.g. 1 beside a running training)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    real = score_snapshots(args.run, args.bbb_frames)
+    real = score_snapshots(args.run, args.bbb_frames, args.prior)
     plot(args.run, real, args.plot or args.run / "curve.png")
     print(json.dumps(real, indent=1, sort_keys=True))
     return 0
