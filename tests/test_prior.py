@@ -186,3 +186,27 @@ def test_recipe_prior_validated():
     with pytest.raises(ValueError, match="prior"):
         parse({"name": "x", "stages": [{"name": "s", "prior": True}]})
     assert np.isclose(parse({"name": "x", "stages": [{"name": "s"}]}).stages[0].prior, 0.0)
+
+
+@torch.no_grad()
+def test_zero_residuals_return_the_prior_at_full_detail():
+    # a network whose decoders predict no flow residual must hand back the prior's own
+    # flow at every pixel, fine detail included (not a 1/16-grid smoothing of it)
+    torch.manual_seed(1)
+    n = UGSPNet(ModelConfig(width="small")).eval()
+    for blk in (n.dec16, n.dec8, n.dec4):
+        blk.fuse.weight[:4] = 0
+        if blk.fuse.bias is not None:
+            blk.fuse.bias[:4] = 0
+    n.up.weight[:, :4] = 0
+    n.up.bias[:4] = 0
+    a, b = _textured(seed=7), _textured(seed=8)
+    g = torch.Generator().manual_seed(2)
+    pf = torch.randn(1, 4, 64, 96, generator=g) * 3  # detail at every pixel
+    t = torch.tensor([0.3])
+    out = n(a, b, t, mode="dense", pair_flow=pf)
+    want = prior.flows_at(pf, t.view(1, 1, 1, 1))
+    assert torch.allclose(out.flow, want, atol=1e-4)
+    # and the pruned network, whatever it skips, starts from the same prior
+    pruned = n(a, b, t, mode="pruned", pair_flow=pf)
+    assert torch.allclose(pruned.flow, want, atol=1e-4)

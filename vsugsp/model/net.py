@@ -186,10 +186,10 @@ class UGSPNet(nn.Module):
         ph, pw = p0[0].shape[-2] * 2, p0[0].shape[-1] * 2
         enc_macs = 2 * self.encoder.macs(ph, pw)  # charged per output frame
 
-        q0, q1, prior16 = p0[3], p1[3], None
+        q0, q1, priors = p0[3], p1[3], None
         if pair_flow is not None:
-            prior16 = self._prior_at16(pair_flow, tt, f0.net_size, p0[3].shape[-2:], b)
-            q0, q1 = backwarp(q0, prior16[:, :2]), backwarp(q1, prior16[:, 2:])
+            priors = self._prior_pyramid(pair_flow, tt, f0.net_size, (ph, pw), b)
+            q0, q1 = backwarp(q0, priors[16][:, :2]), backwarp(q1, priors[16][:, 2:])
         x16 = torch.cat([q0, q1, tt.expand(-1, 1, *q0.shape[-2:]).to(q0.dtype)], 1)
         iso = mode == "train" and self.isolate_mask_logits
         y16 = self.dec16.forward_dense(x16, iso)
@@ -197,17 +197,17 @@ class UGSPNet(nn.Module):
         fixed_macs += b * (ph // 2) * (pw // 2) * self.up.in_channels * 9 * 16
 
         if mode == "train":
-            out = self._decode(y16, p0, p1, "soft", "reference", threshold, None, tau, iso=iso, prior16=prior16)
-            dense = self._decode(y16, p0, p1, "dense", "reference", threshold, None, tau, prior16=prior16)
+            out = self._decode(y16, p0, p1, "soft", "reference", threshold, None, tau, iso=iso, priors=priors)
+            dense = self._decode(y16, p0, p1, "dense", "reference", threshold, None, tau, priors=priors)
             result = self._finish(out, img0, img1, f0.net_size, fixed_macs)
             result.dense = self._finish(dense, img0, img1, f0.net_size, fixed_macs)
             return result
-        out = self._decode(y16, p0, p1, mode, backend, threshold, masks, tau, caps, prior16=prior16)
+        out = self._decode(y16, p0, p1, mode, backend, threshold, masks, tau, caps, priors=priors)
         return self._finish(out, img0, img1, f0.net_size, fixed_macs)
 
     @staticmethod
-    def _prior_at16(pair_flow, tt, net_size, size16, batch) -> torch.Tensor:
-        """The prior's flows from t on the coarsest decoder's grid (fp32, its pixels)."""
+    def _prior_pyramid(pair_flow, tt, net_size, padded, batch) -> dict[int, torch.Tensor]:
+        """The prior's flows from t on the padded network grid and at strides 2…16 (fp32, their pixels)."""
         from .prior import flows_at
 
         if pair_flow.dim() != 4 or pair_flow.shape[1] != 4 or pair_flow.shape[0] not in (1, batch):
@@ -216,20 +216,20 @@ class UGSPNet(nn.Module):
         pf = pair_flow.float()
         if pf.shape[0] != batch:
             pf = pf.expand(batch, -1, -1, -1)
-        flows = flows_at(pf, tt.float())
-        flows = resize_flow(flows, net_size)  # the scaled frame the network runs on
-        gh, gw = size16[0] * ALIGN, size16[1] * ALIGN
-        flows = F.pad(flows, (0, gw - flows.shape[-1], 0, gh - flows.shape[-2]), mode="replicate")
-        # area-average down to 1/16 (bilinear would alias), vectors scaled to that grid
-        return F.avg_pool2d(flows, ALIGN) / ALIGN
+        flows = resize_flow(flows_at(pf, tt.float()), net_size)  # the scaled frame the network runs on
+        flows = F.pad(flows, (0, padded[1] - flows.shape[-1], 0, padded[0] - flows.shape[-2]), mode="replicate")
+        pyramid = {1: flows}
+        for stride in (2, 4, 8, 16):  # area averages (bilinear would alias), vectors scaled to each grid
+            pyramid[stride] = F.avg_pool2d(pyramid[stride // 2], 2) / 2
+        return pyramid
 
     # ------------------------------------------------------------------ decoders
     def _decode(self, y16, p0, p1, mode, backend, threshold, forced, tau, caps=None, iso=False,
-                prior16=None) -> dict:
+                priors=None) -> dict:
         c = self.config.channels
         flow = y16[:, :4].float()  # flows accumulate in fp32 (bf16 steps 0.25 px at 50 px)
-        if prior16 is not None:  # the coarsest decoder predicted a residual to the prior
-            flow = flow + prior16
+        if priors is not None:  # the coarsest decoder predicted a residual to the prior
+            flow = flow + priors[16]
         feat = F.pixel_shuffle(y16[:, 4 : 4 + 4 * c[2]], 2)
         logits = F.pixel_shuffle(y16[:, 4 + 4 * c[2] :], 2)
         flows, masks, all_logits, features = [flow], [], [], [feat]
@@ -239,6 +239,9 @@ class UGSPNet(nn.Module):
         for i, (block, lvl) in enumerate(blocks):
             size = p0[lvl].shape[-2:]
             flow = resize_flow(flow, size)
+            if priors is not None:  # the residual so far on top of the prior at this level's detail
+                stride = 2 << lvl
+                flow = flow - resize_flow(priors[2 * stride], size) + priors[stride]
             x = torch.cat([feat, backwarp(p0[lvl], flow[:, :2]), backwarp(p1[lvl], flow[:, 2:]), flow], 1)
             all_logits.append(logits)
             npx = x.shape[0] * size[0] * size[1]
@@ -273,7 +276,7 @@ class UGSPNet(nn.Module):
             if block is self.dec2:
                 features.append(y)
                 return {
-                    "flow": flow, "fused": self.act2(y), "masks": masks, "logits": all_logits,
+                    "flow": flow, "fused": self.act2(y), "priors": priors, "masks": masks, "logits": all_logits,
                     "features": features, "flows": flows, "executed": executed, "mask_macs": mask_px,
                     "dense_macs": dense_px,
                 }
@@ -287,6 +290,8 @@ class UGSPNet(nn.Module):
     def _finish(self, d: dict, img0, img1, net_size, fixed_macs) -> UGSPOutput:
         head = self.up(d["fused"]).float()  # the frame is composed in fp32
         flow = resize_flow(d["flow"], head.shape[-2:]) + head[:, :4]
+        if d["priors"] is not None:  # the prior's full-resolution detail
+            flow = flow - resize_flow(d["priors"][2], head.shape[-2:]) + d["priors"][1]
         rest = head[:, 4:]
         nh, nw = net_size
         flow, rest = flow[..., :nh, :nw], rest[..., :nh, :nw]  # drop the alignment pad
