@@ -118,7 +118,8 @@ def test_ensemble_gives_each_view_its_own_prior():
 def test_preset_key_flow_prior():
     from vsugsp.preset import load_preset
 
-    assert load_preset("balanced").flow_prior == "none"
+    assert load_preset("quality").flow_prior == "auto"
+    assert load_preset("realtime").flow_prior == "none"
     assert load_preset("balanced", flow_prior="DIS").flow_prior == "dis"
     assert load_preset("balanced", flow_prior=None).flow_prior == "none"
     with pytest.raises(ValueError, match="flow_prior"):
@@ -139,8 +140,10 @@ def test_filter_with_prior_is_deterministic_and_differs(net):
 
     with_prior = frames(flow_prior="dis")
     assert frames(flow_prior="dis") == with_prior
-    assert with_prior[0::2] == frames()[0::2]  # source frames untouched either way
-    assert with_prior[1] != frames()[1]
+    plain = frames(flow_prior="none")
+    assert with_prior[0::2] == plain[0::2]  # source frames untouched either way
+    assert with_prior[1] != plain[1]
+    assert frames(flow_prior="auto") == with_prior  # OpenCV is here
 
 
 def test_filter_says_what_to_install_without_opencv(net, monkeypatch):

@@ -17,7 +17,7 @@ def versions() -> dict[str, str]:
     from ._version import __version__
 
     out = {"vsugsp": __version__, "python": platform.python_version()}
-    for name in ("vapoursynth", "torch", "numpy", "cupy", "av"):
+    for name in ("vapoursynth", "torch", "numpy", "cupy", "av", "cv2"):  # cv2: the DIS flow prior
         try:
             mod = importlib.import_module(name)
         except Exception as exc:  # ImportError, or a broken CUDA library under cupy
