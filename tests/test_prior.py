@@ -213,3 +213,36 @@ def test_zero_residuals_return_the_prior_at_full_detail():
     # and the pruned network, whatever it skips, starts from the same prior
     pruned = n(a, b, t, mode="pruned", pair_flow=pf)
     assert torch.allclose(pruned.flow, want, atol=1e-4)
+
+
+@needs_cv2
+def test_data_workers_attach_the_prior_and_the_loop_masks_it():
+    from vsugsp.data.prior import attach_prior
+    from vsugsp.train.loop import sample_prior
+
+    a = _textured(seed=9)[0]
+    b = torch.roll(a, 4, -1)
+    items = [{"img0": a, "img1": b}] * 3
+
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            yield from items
+
+    class Mapped(torch.utils.data.Dataset):
+        def __len__(self):
+            return len(items)
+
+        def __getitem__(self, i):
+            return items[i]
+
+    for ds in (attach_prior(Stream()), attach_prior(Mapped())):
+        got = next(iter(torch.utils.data.DataLoader(ds, batch_size=3)))
+        assert got["pair_flow"].shape == (3, 4, 64, 96)
+        assert got["pair_flow"][0, 0, 16:-16, 16:-16].median() == pytest.approx(4, abs=0.3)
+    given = got["pair_flow"]
+    assert torch.equal(sample_prior(got["img0"], got["img1"], 1.0, given), given)
+    torch.manual_seed(3)
+    some = sample_prior(got["img0"], got["img1"], 0.5, given)
+    kept = [bool(torch.equal(some[i], given[i])) for i in range(3)]
+    zeroed = [bool((some[i] == 0).all()) for i in range(3)]
+    assert all(k or z for k, z in zip(kept, zeroed))

@@ -104,6 +104,10 @@ def make_data(recipe: Recipe, seed: int):
         from ..data.video import VideoTriplets
 
         ds = VideoTriplets(spec.path, crop=spec.size, seed=seed)
+    if any(s.prior > 0 for s in recipe.stages):  # DIS runs in the data workers
+        from ..data.prior import attach_prior
+
+        ds = attach_prior(ds)
     loader = torch.utils.data.DataLoader(
         ds, batch_size=recipe.batch, num_workers=spec.workers, persistent_workers=spec.workers > 0,
         worker_init_fn=_worker_ignores_stop_signals if spec.workers > 0 else None,
@@ -140,7 +144,7 @@ def compute_losses(net: UGSPNet, batch: dict, stage: Stage, k: int, autocast) ->
             terms[prefix + "occ"] = stage.w_occ * L.occlusion_loss(out.occlusion, batch["vis0"], batch["vis1"])
 
     (net.module if hasattr(net, "module") else net).isolate_mask_logits = stage.isolate_logits
-    pair = sample_prior(img0, img1, stage.prior)
+    pair = sample_prior(img0, img1, stage.prior, batch.get("pair_flow"))
     with autocast():
         out = net(img0, img1, t, mode="dense" if stage.mode == "dense" else "train", tau=stage.tau, pair_flow=pair)
     if stage.mode == "dense":
@@ -172,13 +176,19 @@ def compute_losses(net: UGSPNet, batch: dict, stage: Stage, k: int, autocast) ->
     return total, {key: float(v.detach()) for key, v in terms.items()}
 
 
-def sample_prior(img0: torch.Tensor, img1: torch.Tensor, share: float) -> torch.Tensor | None:
-    """DIS pair flows for a random ``share`` of the batch, zeros (no prior) for the rest; None at 0."""
+def sample_prior(img0: torch.Tensor, img1: torch.Tensor, share: float,
+                 given: torch.Tensor | None = None) -> torch.Tensor | None:
+    """DIS pair flows for a random ``share`` of the batch, zeros (no prior) for the rest; None at 0.
+
+    given: the batch's ``pair_flow`` when the data workers computed it (else computed here).
+    """
     if share <= 0:
         return None
     from ..model.prior import pair_flow
 
     keep = torch.rand(img0.shape[0]) < share
+    if given is not None:
+        return given * keep.to(given.device, given.dtype).view(-1, 1, 1, 1)
     pf = torch.zeros(img0.shape[0], 4, *img0.shape[-2:], device=img0.device)
     if keep.any():
         idx = keep.nonzero().flatten().to(img0.device)
