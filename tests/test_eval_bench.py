@@ -222,9 +222,23 @@ def test_speed_rows_pruned_vs_dense_and_markdown():
     assert p["dense_macs"] == d["dense_macs"] and 0 < p["macs"] <= p["dense_macs"]
     assert p["speedup_vs_dense"] == pytest.approx(d["ms"] / p["ms"])
     assert p["preset_mode"] and not d["preset_mode"]  # the fast preset prunes
+    assert d["flow_prior"] == "none" and d["prior_ms"] is None  # fast runs without the DIS prior
     md = speed_markdown(data)
     assert "| fast | pruned |" in md and "| fast | dense |" in md
     assert to_markdown(data) == md
+
+
+def test_speed_rows_time_the_flow_prior_apart():
+    from vsugsp.bench.speed import run_speed
+    from vsugsp.model import prior
+
+    if not prior.available():
+        pytest.skip("OpenCV is not installed")
+    data = run_speed(devices=["cpu"], sizes=["64x48"], presets=["quality"], modes=["dense"], model="random:small",
+                     warmup=0, repeats=1, input_kind="random")
+    (row,) = data["results"]
+    assert row["status"] == "ok" and row["flow_prior"] == "dis" and row["prior_ms"] > 0
+    assert "DIS prior ms/pair" in speed_markdown(data)
 
 
 def test_describe_has_machine_versions_date_commit():

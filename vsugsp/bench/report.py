@@ -64,19 +64,19 @@ def speed_markdown(data: dict) -> str:
         lines.append(f"**{device}, {size} ({w}×{h}), {path}**")
         lines.append("")
         lines.append("| preset | mode | precision | fps | ms/frame | GMAC executed | GMAC dense | density | "
-                     "speed-up vs dense |")
-        lines.append("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+                     "speed-up vs dense | DIS prior ms/pair (CPU) |")
+        lines.append("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for r in rs:
             if r.get("status") != "ok":
                 lines.append(f"| {r.get('preset')} | {r.get('mode')} | {r.get('precision', '')} | "
-                             f"{r.get('status')}: {r.get('reason', '')} | | | | | |")
+                             f"{r.get('status')}: {r.get('reason', '')} | | | | | | |")
                 continue
             gm = r.get("macs")
             gd = r.get("dense_macs")
             lines.append(f"| {r['preset']} | {r['mode']} | {r.get('precision', '')} | {_fmt(r['fps'], '.2f')} | "
                          f"{_fmt(r['ms'], '.1f')} | {_fmt(gm / 1e9 if gm else None, '.2f')} | "
                          f"{_fmt(gd / 1e9 if gd else None, '.2f')} | {_fmt(r.get('density'), '.3f')} | "
-                         f"{_fmt(r.get('speedup_vs_dense'), '.2f')} |")
+                         f"{_fmt(r.get('speedup_vs_dense'), '.2f')} | {_fmt(r.get('prior_ms'), '.0f')} |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

@@ -156,18 +156,20 @@ def run_speed(*, devices: Sequence[str], sizes: Sequence[str], presets: Sequence
                 a, b = img0.to(dev, dtype), img1.to(dev, dtype)
                 backend = preset.backend if preset.backend != "auto" else ("cuda" if dev.type == "cuda" else "cpu")
                 scale = preset.scale_for(height)
+                pair, prior_ms = _prior_for(preset.flow_prior, img0, img1, dev, reps)
                 dense_ms = None
                 for mode in sorted(modes, key=lambda m: m != "dense"):  # dense first: the speed-up's base
                     row = {"device": device, "path": "forward", "size": label, "width": width, "height": height,
                            "preset": pname, "mode": mode, "preset_mode": mode == preset.mode,
                            "precision": "fp16" if half else ("bf16" if bf16 else "fp32"), "backend": backend if mode == "pruned" else "-",
                            "threshold": preset.threshold, "max_density": preset.max_density, "scale": scale,
-                           "model": net_name}
+                           "model": net_name, "flow_prior": "dis" if pair is not None else "none",
+                           "prior_ms": prior_ms}
                     try:
                         with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
                             tm, out = time_calls(lambda: net(a, b, 0.5, mode=mode, backend=backend,
                                                              threshold=preset.threshold, scale=scale,
-                                                             max_density=preset.max_density),
+                                                             max_density=preset.max_density, pair_flow=pair),
                                                  warmup=w_up, repeats=reps, sync=sync)
                     except Exception as e:  # e.g. the CUDA backend missing: report, keep the other rows
                         row.update(status="error", reason=f"{type(e).__name__}: {e}")
@@ -191,6 +193,17 @@ def run_speed(*, devices: Sequence[str], sizes: Sequence[str], presets: Sequence
                 if dev.type == "cuda":
                     torch.cuda.empty_cache()
     return data
+
+
+def _prior_for(setting: str, img0, img1, dev, repeats: int):
+    """(pair flow on ``dev`` or None, median ms of computing it on the CPU or None) for a preset's flow_prior."""
+    from ..model import prior
+
+    if setting == "none" or (setting == "auto" and not prior.available()):
+        return None, None
+    tm, pair = time_calls(lambda: prior.pair_flow(img0.float(), img1.float()), warmup=1, repeats=repeats,
+                          sync=lambda: None)
+    return pair.to(dev), tm.ms
 
 
 def _e2e_row(device: str, label: str, width: int, height: int, preset: str, model, frames: int) -> dict:
