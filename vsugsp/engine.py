@@ -236,18 +236,13 @@ class Engine:
 
         self.ensemble = check_passes(ensemble)
         self.cpu_bf16 = bool(cpu_bf16) and device.type == "cpu"
-        if flow_prior not in ("none", "dis", "auto"):
-            raise ValueError(f"vsugsp: flow_prior={flow_prior!r}; allowed: none, dis, auto")
-        if flow_prior == "auto":
-            from .model import prior
+        from .model import prior
 
-            flow_prior = "dis" if prior.available() else "none"
-            if flow_prior == "none":
-                log.warning("vsugsp: OpenCV is not installed, so flow_prior='auto' runs without the DIS prior "
-                            "(pip install opencv-python-headless)")
+        wanted, flow_prior = flow_prior, prior.resolve(flow_prior)
+        if wanted == "auto" and flow_prior == "none":
+            log.warning("vsugsp: OpenCV is not installed, so flow_prior='auto' runs without the DIS prior "
+                        "(pip install opencv-python-headless)")
         if flow_prior == "dis":
-            from .model import prior
-
             try:  # fail now, with the install hint, not on the first frame
                 prior.cv2_module()
             except ImportError as exc:

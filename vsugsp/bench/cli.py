@@ -92,7 +92,8 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     res = evaluate_triplets(net, items, device=device, mode=args.mode or preset.mode,
                             threshold=preset.threshold, scale=preset.scale, max_density=preset.max_density,
                             half=device.startswith("cuda") and preset.precision == "fp16",
-                            max_items=args.max_items, progress=StderrProgress(args.dataset))
+                            max_items=args.max_items, progress=StderrProgress(args.dataset),
+                            flow_prior=preset.flow_prior)
     data = {"kind": "dataset", "schema": 1, **describe(), "dataset": args.dataset, "root": str(args.root),
             "model": model, "preset": args.preset, **res}
     if args.json:

@@ -199,7 +199,7 @@ def _prior_for(setting: str, img0, img1, dev, repeats: int):
     """(pair flow on ``dev`` or None, median ms of computing it on the CPU or None) for a preset's flow_prior."""
     from ..model import prior
 
-    if setting == "none" or (setting == "auto" and not prior.available()):
+    if prior.resolve(setting) == "none":
         return None, None
     tm, pair = time_calls(lambda: prior.pair_flow(img0.float(), img1.float()), warmup=1, repeats=repeats,
                           sync=lambda: None)

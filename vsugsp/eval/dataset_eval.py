@@ -35,11 +35,13 @@ def _tensor(img: np.ndarray, device, dtype):
 
 def evaluate_triplets(net, items: Sequence[Triplet], *, device: str = "cpu", mode: str = "pruned",
                       backend: Optional[str] = None, threshold: float = 0.5, scale: float = 1.0,
-                      max_density=None, half: bool = False, max_items: Optional[int] = None, progress=None) -> dict:
+                      max_density=None, half: bool = False, max_items: Optional[int] = None, progress=None,
+                      flow_prior: str = "none") -> dict:
     """Mean PSNR / SSIM / IE of ``net`` at t = 0.5 over ``items`` (first ``max_items`` only if given).
 
     ``backend``: masked-conv backend (default: "cuda" on a CUDA device, else "cpu");
-    ``half``: run in fp16 (CUDA only); ``max_density``: pruned-level cap (see ``UGSPNet.forward``).  Returns the means, the count, mean
+    ``half``: run in fp16 (CUDA only); ``max_density``: pruned-level cap (see ``UGSPNet.forward``);
+    ``flow_prior``: "none", "dis" or "auto" (:mod:`vsugsp.model.prior`).  Returns the means, the count, mean
     executed/dense MACs and density, seconds, and per-item scores.
     """
     import torch
@@ -53,7 +55,10 @@ def evaluate_triplets(net, items: Sequence[Triplet], *, device: str = "cpu", mod
     items = list(items)[:max_items] if max_items is not None else list(items)
     if not items:
         raise ValueError("vsugsp: no triplets to evaluate")
+    from ..model import prior
+
     cap = {} if max_density is None else {"max_density": max_density}  # only networks that prune take it
+    use_prior = prior.resolve(flow_prior) == "dis"
     per_item = []
     t0 = time.perf_counter()
     with torch.inference_mode():
@@ -62,8 +67,10 @@ def evaluate_triplets(net, items: Sequence[Triplet], *, device: str = "cpu", mod
             if not (a.shape == b.shape == gt.shape):
                 raise ValueError(f"vsugsp: triplet {tr.name} has frames of different sizes: "
                                  f"{a.shape}, {b.shape}, {gt.shape}")
-            out = net(_tensor(a, dev, dtype), _tensor(b, dev, dtype), 0.5, mode=mode, backend=backend,
-                      threshold=threshold, scale=scale, **cap)
+            ta, tb = _tensor(a, dev, dtype), _tensor(b, dev, dtype)
+            if use_prior:
+                cap["pair_flow"] = prior.pair_flow(ta, tb)
+            out = net(ta, tb, 0.5, mode=mode, backend=backend, threshold=threshold, scale=scale, **cap)
             pred = to_uint8(out.image.float())
             per_item.append({"name": tr.name, "psnr": psnr(pred, gt), "ssim": ssim(pred, gt),
                              "ie": mean_abs_error(pred, gt), "macs": int(out.macs),
@@ -78,5 +85,6 @@ def evaluate_triplets(net, items: Sequence[Triplet], *, device: str = "cpu", mod
             "seconds": seconds, "settings": {"device": str(dev), "mode": mode, "backend": backend,
                                              "threshold": threshold, "scale": scale,
                                              "max_density": max_density,
+                                             "flow_prior": "dis" if use_prior else "none",
                                              "precision": "fp16" if half else "fp32"},
             "per_item": per_item}

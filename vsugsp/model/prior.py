@@ -42,6 +42,15 @@ def available() -> bool:
     return True
 
 
+def resolve(setting: str) -> str:
+    """A ``flow_prior`` setting made concrete: "auto" is "dis" where OpenCV is installed, else "none"."""
+    if setting not in ("none", "dis", "auto"):
+        raise ValueError(f"vsugsp: flow_prior={setting!r}; allowed: none, dis, auto")
+    if setting == "auto":
+        return "dis" if available() else "none"
+    return setting
+
+
 def dis(preset: str = "medium"):
     """This thread's DIS object for ``preset`` ("ultrafast", "fast", "medium")."""
     if preset not in PRESETS:
