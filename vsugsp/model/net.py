@@ -163,9 +163,11 @@ class UGSPNet(nn.Module):
         backend computes whole tiles (``config.tile``): its masks are widened to the
         tiles they touch, and its cap counts tiles.
         pair_flow: optional flow prior, B×4×H×W at the frame's size in pixels: the pair's
-        flows 0→1 and 1→0 (:mod:`vsugsp.model.prior`).  The coarsest decoder then sees the
-        encoder features warped by the linear-motion flows from t and predicts a residual
-        to them; an all-zero prior is the plain network.  Its cost is not in the MACs.
+        flows 0→1 and 1→0 (:mod:`vsugsp.model.prior`).  Every decoder level then starts from
+        the prior's linear-motion flows from t at that level's detail (area-averaged) and the
+        decoders predict residuals to them (the coarsest one sees the encoder features warped
+        by them); the output flow keeps the prior's full-resolution detail.  An all-zero prior
+        is the plain network.  Its cost is not in the MACs.
         """
         if mode not in MODES:
             raise ValueError(f"vsugsp: mode={mode!r}; allowed: {', '.join(MODES)}")
