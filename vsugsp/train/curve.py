@@ -32,6 +32,11 @@ def clip_frames(path: Path, count: int | None) -> list[np.ndarray]:
     return [frame_to_rgb(rgb.get_frame(i)) for i in range(rgb.num_frames)]
 
 
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    """An H×W×3 uint8 frame as a 1×3×H×W float tensor in [0, 1]."""
+    return torch.from_numpy(a).permute(2, 0, 1).float().div(255).unsqueeze(0)
+
+
 @torch.no_grad()
 def frame_drop_psnr(net, frames: list[np.ndarray], mode: str, priors: list | None = None) -> tuple[float, float]:
     """Mean PSNR (dB) of frames 2k+1 synthesized from 2k and 2k+2, and the executed MAC share.
@@ -40,13 +45,10 @@ def frame_drop_psnr(net, frames: list[np.ndarray], mode: str, priors: list | Non
     """
     from ..eval.metrics import psnr
 
-    def tens(a):
-        return torch.from_numpy(a).permute(2, 0, 1).float().div(255).unsqueeze(0)
-
     scores, macs, dense = [], 0, 0
     for j, k in enumerate(range(0, len(frames) - 2, 2)):
         pf = priors[j] if priors is not None else None
-        out = net(tens(frames[k]), tens(frames[k + 2]), 0.5, mode=mode, backend="cpu", pair_flow=pf)
+        out = net(_tensor(frames[k]), _tensor(frames[k + 2]), 0.5, mode=mode, backend="cpu", pair_flow=pf)
         pred = (out.image[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
         scores.append(psnr(pred, frames[k + 1]))
         macs += out.macs
@@ -56,13 +58,9 @@ def frame_drop_psnr(net, frames: list[np.ndarray], mode: str, priors: list | Non
 
 def pair_priors(frames: list[np.ndarray]) -> list[torch.Tensor]:
     """The DIS pair flow (1×4×H×W) of every scored frame's neighbours 2k, 2k+2."""
-    from ..model.prior import gray_u8, pair_flow_np
+    from ..model.prior import pair_flow
 
-    out = []
-    for k in range(0, len(frames) - 2, 2):
-        f01, f10 = pair_flow_np(gray_u8(frames[k]), gray_u8(frames[k + 2]))
-        out.append(torch.from_numpy(np.concatenate([f01, f10], -1)).permute(2, 0, 1)[None].float())
-    return out
+    return [pair_flow(_tensor(frames[k]), _tensor(frames[k + 2])) for k in range(0, len(frames) - 2, 2)]
 
 
 def blend_psnr(frames: list[np.ndarray]) -> float:
