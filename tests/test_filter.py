@@ -334,11 +334,14 @@ def test_errors(net, tmp_path):
         (lambda: run(good, net, 1), "factor must be greater than 1"),
         (lambda: run(good, net, Fraction(1, 2)), "only raises the frame rate"),
         (lambda: run(good, net, 2.5), "int or fractions.Fraction"),
+        (lambda: run(good, net, float("nan")), "factor must be an int or fractions.Fraction greater than 1, got nan"),
+        (lambda: run(good, net, float("inf")), "factor must be an int or fractions.Fraction greater than 1, got inf"),
         (lambda: run(good, net, fps=12), "not above the clip's rate"),
         (lambda: run(good, net, scene_change="sometimes"), "scene_change must be one of"),
         (lambda: vsugsp.interpolate(good, model="no_such_weights", device="cpu"), "no packaged weights named 'no_such_weights'"),
         (lambda: vsugsp.interpolate(good, model=str(tmp_path / "missing.pt"), device="cpu"), "does not exist"),
         (lambda: vsugsp.interpolate(good, model=42, device="cpu"), "model must be"),
+        (lambda: vsugsp.interpolate(good, model=str(tmp_path), device="cpu"), "is a directory"),
         (lambda: run(good, net, device="tpu"), "'device' = 'tpu'"),
     ]
     bad = tmp_path / "corrupt.pt"

@@ -71,6 +71,21 @@ def test_user_yaml(tmp_path: Path):
     assert p.mode == "dense" and p.batch == 3 and p.model == load_preset("balanced").model
 
 
+def test_relative_base_is_read_from_the_yaml_folder(tmp_path: Path, monkeypatch):
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "parent.yaml").write_text("base: fast\nthreshold: 0.8\n")
+    (tmp_path / "presets" / "child.yaml").write_text("base: parent.yaml\nbatch: 2\n")
+    (tmp_path / "parent.yaml").write_text("threshold: 0.1\n")  # a decoy in the current directory
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    p = load_preset(tmp_path / "presets" / "child.yaml")
+    assert (p.threshold, p.batch, p.large_height) == (0.8, 2, 720)
+    monkeypatch.chdir(tmp_path)  # the decoy must not win either
+    p = load_preset("presets/child.yaml")
+    assert p.threshold == 0.8
+
+
 def test_unknown_preset_lists_available():
     with pytest.raises(ValueError) as e:
         load_preset("turbo")

@@ -258,8 +258,12 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def _looks_like_path(name: str) -> bool:
+    return name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name
+
+
 def _is_path(name: str) -> bool:
-    return name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name or Path(name).is_file()
+    return _looks_like_path(name) or Path(name).is_file()
 
 
 def _resolve(preset: str | Path, seen: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -271,6 +275,8 @@ def _resolve(preset: str | Path, seen: tuple[str, ...] = ()) -> dict[str, Any]:
             raise ValueError(f"vsugsp: preset file {name!r} does not exist")
         data = _read_yaml(path)
         base = data.pop("base", "balanced")
+        if isinstance(base, str) and _looks_like_path(base) and not Path(base).expanduser().is_absolute():
+            base = str(path.parent / base)  # a relative base is relative to this YAML's folder
     else:
         names = available_presets()
         if name not in names:

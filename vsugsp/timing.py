@@ -8,6 +8,7 @@ output frame *is* source frame ``i``. All arithmetic is exact (integers and
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from numbers import Integral
@@ -98,7 +99,7 @@ def resolve_ratio(
         return ratio
     if isinstance(factor, bool) or not isinstance(factor, (Integral, Fraction)):
         hint = ""
-        if isinstance(factor, float):
+        if isinstance(factor, float) and math.isfinite(factor):
             fr = Fraction(factor).limit_denominator(1001)
             hint = f"; use fractions.Fraction({fr.numerator}, {fr.denominator}) for a fractional factor"
         raise ValueError(

@@ -33,6 +33,9 @@ def resolve(path_or_name: str | Path) -> Path:
     """A packaged weights name (e.g. ``"small"``) or a path → an existing file path."""
     p = Path(path_or_name).expanduser()
     if p.suffix == ".pt" or p.exists() or "/" in str(path_or_name) or "\\" in str(path_or_name):
+        if p.is_dir():
+            raise ValueError(f"vsugsp: model={str(path_or_name)!r} is a directory; "
+                             "give a weights .pt file or a packaged name")
         if not p.is_file():
             raise ValueError(f"vsugsp: weights file {str(p)!r} does not exist")
         return p
