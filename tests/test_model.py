@@ -220,6 +220,22 @@ def test_weights_roundtrip_and_errors(tmp_path, net):
         load("nope")
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path, net, value):
+    payload = torch.load(save(net, tmp_path / "w.pt"), weights_only=True)
+    key = sorted(payload["state_dict"])[3]
+    payload["state_dict"][key].view(-1)[0] = value
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match=rf"corrupt: tensor '{key}' has 1 non-finite"):
+        load(tmp_path / "bad.pt")
+    for k in payload["state_dict"]:  # every float NaN (the probe)
+        if payload["state_dict"][k].is_floating_point():
+            payload["state_dict"][k].fill_(value)
+    torch.save(payload, tmp_path / "all.pt")
+    with pytest.raises(ValueError, match="non-finite"):
+        load(tmp_path / "all.pt")
+
+
 def test_labels_from_uncertainty_top_fraction_and_nested():
     s = torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(5))
     labels = labels_from_uncertainty(s, [(8, 8), (16, 16), (32, 32)], [0.5, 0.5, 0.5])

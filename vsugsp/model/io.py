@@ -100,6 +100,20 @@ def load(path_or_name: str | Path = "small") -> UGSPNet:
         if bad:
             parts.append(f"shape mismatch {[(k, tuple(state[k].shape), tuple(own[k].shape)) for k in bad[:3]]}")
         raise ValueError(f"vsugsp: weights file {path!r} does not match config {config}: " + "; ".join(parts))
+    _check_finite(state, path)
     net.load_state_dict(state)
     net.meta = payload.get("meta", {})
     return net.eval()
+
+
+def _check_finite(state: dict[str, Any], path: str) -> None:
+    """Refuse a state dict with NaN or infinite values (a corrupt file), naming the first bad tensor."""
+    for key in sorted(state):
+        value = state[key]
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f"vsugsp: weights file {path!r} is corrupt: {key!r} is a {type(value).__name__}, "
+                             "not a tensor")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise ValueError(f"vsugsp: weights file {path!r} is corrupt: tensor {key!r} has {bad} non-finite "
+                             f"value(s) (NaN or infinity) of {value.numel()}")
