@@ -8,12 +8,12 @@
 # Environment:
 #   VSUGSP_PYTHON  interpreter to use (checked first)
 #   VSUGSP_VENV    venv folder (default: <repo>/.venv)
-#   VSUGSP_EXTRAS  extras to install (default: dev,train,bench,prior; add cuda on a GPU box)
+#   VSUGSP_EXTRAS  extras to install (default: dev,train,bench,prior,distributed; add cuda on a GPU box)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${VSUGSP_VENV:-$root/.venv}
-extras=${VSUGSP_EXTRAS:-dev,train,bench,prior}
+extras=${VSUGSP_EXTRAS:-dev,train,bench,prior,distributed}
 stamp=$venv/.vsugsp-bootstrap
 
 say() { echo "bootstrap: $*" >&2; }
