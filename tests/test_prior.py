@@ -246,3 +246,67 @@ def test_data_workers_attach_the_prior_and_the_loop_masks_it():
     kept = [bool(torch.equal(some[i], given[i])) for i in range(3)]
     zeroed = [bool((some[i] == 0).all()) for i in range(3)]
     assert all(k or z for k, z in zip(kept, zeroed))
+
+
+@needs_cv2
+def test_fits_is_what_opencv_takes():
+    cv2 = prior.cv2_module()
+    d = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    rng = np.random.default_rng(0)
+    for h in range(1, 16):
+        for w in (1, 2, 7, 8, 11, 12, 13, 40):
+            a, b = (rng.integers(0, 256, (h, w), dtype=np.uint8) for _ in range(2))
+            try:
+                d.calc(a, b, None)
+                took = True
+            except cv2.error:
+                took = False
+            assert took == prior.fits(h, w), (h, w)
+    with pytest.raises(ValueError, match=r"vsugsp: the DIS flow prior needs frames of at least 8×12 pixels, got 1×1"):
+        prior.pair_flow(torch.zeros(1, 3, 1, 1), torch.zeros(1, 3, 1, 1))
+
+
+@needs_cv2
+@pytest.mark.parametrize("size", [(1, 1), (2, 1), (1, 2), (11, 11), (7, 40)])
+def test_tiny_frames_run_without_the_prior(net, size):
+    import vapoursynth as vs
+
+    from vsclips import noise, planes_of
+
+    src = noise(vs.RGB24, *size, length=3)
+
+    def frames(**kw):
+        clip = __import__("vsugsp").interpolate(src, Fraction(2), model=net, device="cpu", scene_change="off", **kw)
+        return [b"".join(p.tobytes() for p in planes_of(clip.get_frame(n))) for n in range(clip.num_frames)]
+
+    with_dis = frames(flow_prior="dis")
+    assert with_dis == frames(flow_prior="none")
+    assert with_dis[1] not in (with_dis[0], with_dis[2])  # interpolated, not a source frame shown
+
+
+@pytest.mark.parametrize("preset", ["fast", "balanced", "quality"])
+@pytest.mark.parametrize("fmt_name", ["RGBS", "YUV444PS", "GRAYS"])
+def test_non_finite_samples_read_as_zero(net, preset, fmt_name, recwarn):
+    import vapoursynth as vs
+
+    from vsclips import moving
+
+    fmt = getattr(vs, fmt_name)
+    src = moving(fmt, 64, 48, length=3)
+    bad = [np.nan, np.inf, -np.inf]
+
+    def poison(n, f):
+        out = f.copy()
+        for p in range(out.format.num_planes):
+            a = np.asarray(out[p])
+            a.reshape(-1)[::7] = bad[p % 3]  # every 7th sample
+        return out
+
+    src = vs.core.std.ModifyFrame(src, src, poison)
+    clip = __import__("vsugsp").interpolate(src, Fraction(2), model=net, device="cpu", preset=preset,
+                                             flow_prior="dis" if prior.available() else "none")
+    for n in (1, 3):  # interpolated frames
+        f = clip.get_frame(n)
+        for p in range(f.format.num_planes):
+            assert np.isfinite(np.asarray(f[p])).all(), (n, p)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in recwarn]

@@ -336,6 +336,8 @@ class Engine:
         frame = np.ascontiguousarray(frame, dtype=np.float32)
         if frame.ndim != 3 or frame.shape[0] != 3:
             raise ValueError(f"vsugsp: engine needs 3×H×W frames, got shape {frame.shape}")
+        if not np.isfinite(frame).all():  # NaN/inf samples of a float clip read as 0
+            frame = np.nan_to_num(frame, nan=0.0, posinf=0.0, neginf=0.0)
         x = torch.from_numpy(frame)[None]
         return x.to(device=self.device, dtype=self.dtype)
 
@@ -356,6 +358,7 @@ class Engine:
         self, i: int, chunk: tuple[Fraction, ...], frame0: Any, frame1: Any
     ) -> dict[Fraction, np.ndarray]:
         from .model.ensemble import ensemble_forward
+        from .model.prior import fits as prior_fits
 
         torch = self._torch
         n = len(chunk)
@@ -367,7 +370,7 @@ class Engine:
                 raise ValueError(f"vsugsp: frames {i} and {i + 1} differ in size: {tuple(a.shape)} vs {tuple(b.shape)}")
             tt = torch.tensor([float(t) for t in chunk], dtype=self.dtype, device=self.device)
             pair = None
-            if self.flow_prior == "dis":
+            if self.flow_prior == "dis" and prior_fits(a.shape[-2], a.shape[-1]):  # tiny frames: no prior
                 from .model.prior import pair_flow
 
                 pair = pair_flow(a, b)  # one pair: shared by every t of the chunk

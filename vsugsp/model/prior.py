@@ -8,6 +8,10 @@ frame 1 (:func:`flows_at`).  DIS (Kroeger et al., ECCV 2016) is fast on a CPU an
 strong on large motion, exactly where a small network trained on small crops is weak.
 
 OpenCV (``opencv-python-headless``) is needed only when a prior is asked for.
+
+DIS needs frames of at least 8 pixels on the short side and 12 on the long side
+(:func:`fits`); smaller frames run without the prior.  Non-finite samples (NaN,
+infinity) read as 0.
 """
 from __future__ import annotations
 
@@ -51,6 +55,15 @@ def resolve(setting: str) -> str:
     return setting
 
 
+#: The smallest frame DIS takes (OpenCV's patch size is 8; its coarsest level needs 12 on one side).
+MIN_SHORT_SIDE, MIN_LONG_SIDE = 8, 12
+
+
+def fits(height: int, width: int) -> bool:
+    """True when DIS can compute a flow for ``height``×``width`` frames (smaller ones run without the prior)."""
+    return min(height, width) >= MIN_SHORT_SIDE and max(height, width) >= MIN_LONG_SIDE
+
+
 def dis(preset: str = "medium"):
     """This thread's DIS object for ``preset`` ("ultrafast", "fast", "medium")."""
     if preset not in PRESETS:
@@ -65,10 +78,13 @@ def dis(preset: str = "medium"):
 
 
 def gray_u8(img: np.ndarray) -> np.ndarray:
-    """Luma (BT.601 weights) of an H×W×3 RGB image, uint8 or float in [0, 1], as contiguous uint8 H×W."""
+    """Luma (BT.601 weights) of an H×W×3 RGB image, uint8 or float in [0, 1], as contiguous uint8 H×W.
+
+    Non-finite float samples read as 0.
+    """
     x = img.astype(np.float32)
     if img.dtype != np.uint8:
-        x = x * 255.0
+        x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0) * 255.0
     y = 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]
     return np.ascontiguousarray(np.clip(np.rint(y), 0, 255).astype(np.uint8))
 
@@ -86,10 +102,14 @@ def pair_flow_np(g0: np.ndarray, g1: np.ndarray, preset: str = "medium") -> tupl
 def pair_flow(img0: torch.Tensor, img1: torch.Tensor, preset: str = "medium") -> torch.Tensor:
     """DIS prior of B×3×H×W frames in [0, 1]: B×4×H×W fp32 on their device, (F(0→1), F(1→0)) in pixels.
 
-    Runs on the CPU (OpenCV), one image pair at a time.
+    Runs on the CPU (OpenCV), one image pair at a time.  Frames smaller than
+    :func:`fits` allows are refused (callers run those without the prior).
     """
     if img0.shape != img1.shape or img0.dim() != 4 or img0.shape[1] != 3:
         raise ValueError(f"vsugsp: frames must both be B×3×H×W, got {tuple(img0.shape)} and {tuple(img1.shape)}")
+    if not fits(img0.shape[2], img0.shape[3]):
+        raise ValueError(f"vsugsp: the DIS flow prior needs frames of at least {MIN_SHORT_SIDE}×{MIN_LONG_SIDE} "
+                         f"pixels, got {img0.shape[3]}×{img0.shape[2]}; run smaller frames without it")
     a = img0.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
     b = img1.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
     out = np.empty((a.shape[0], 4, a.shape[1], a.shape[2]), np.float32)
