@@ -115,9 +115,22 @@ def add_interpolate_parser(sub: argparse._SubParsersAction) -> argparse.Argument
         "interpolate", help="raise a video file's frame rate",
         description="Read a video, interpolate it and write a video file (H.264) or y4m to stdout.",
     )
+    add_filter_arguments(p, output_help="output file (.mp4, .mkv, .mov) or '-' for y4m on stdout")
+    p.set_defaults(func=cmd_interpolate)
+    return p
+
+
+def add_filter_arguments(p: argparse.ArgumentParser, *, output_help: str) -> None:
+    """IN, -o OUT and the options that decide the output frames and file.
+
+    Shared by `interpolate` and `render` (vsugsp.render.cli), so that the same
+    options give the same frames; read them back with filter_kwargs and
+    open_source.
+    """
+    from .encode import CODECS
+
     p.add_argument("input", metavar="IN", help="input video file (read with bestsource)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="output file (.mp4, .mkv, .mov) or '-' for y4m on stdout")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help=output_help)
     rate = p.add_mutually_exclusive_group()
     rate.add_argument("--factor", type=parse_factor, metavar="N",
                       help="multiply the frame rate by N (2, 2.5, 5/2; default 2)")
@@ -128,10 +141,32 @@ def add_interpolate_parser(sub: argparse._SubParsersAction) -> argparse.Argument
     p.add_argument("--frames", type=_positive_int, metavar="N", help="only the first N source frames")
     p.add_argument("--crf", type=int, default=18, choices=range(0, 52), metavar="0-51",
                    help="H.264 quality, lower is better (default 18)")
+    p.add_argument("--codec", default="auto", choices=CODECS,
+                   help="auto (H.264, else MPEG-4), libx264, mpeg4 or ffv1 (lossless; .mkv/.nut/.avi/.mp4)")
     p.add_argument("--set", dest="overrides", type=parse_override, action="append", default=[],
                    metavar="KEY=VALUE", help="override a preset setting (repeatable)")
-    p.set_defaults(func=cmd_interpolate)
-    return p
+
+
+def filter_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments for vsugsp.interpolate from the parsed options.
+
+    --set KEY=VALUE first, so that the dedicated options win over it.
+    """
+    kwargs: dict[str, Any] = dict(args.overrides)
+    for key in ("fps", "factor", "model", "preset", "device"):
+        if getattr(args, key) is not None:
+            kwargs[key] = getattr(args, key)
+    return kwargs
+
+
+def open_source(path: str | Path, frames: int | None = None):
+    """The source clip as `interpolate` reads it: bestsource, the first `frames` frames."""
+    import vapoursynth as vs
+
+    clip = vs.core.bs.VideoSource(source=str(path))
+    if frames is not None:
+        clip = clip[: min(frames, clip.num_frames)]
+    return clip
 
 
 def add_info_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -190,23 +225,14 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     if to_stdout and sys.stdout.isatty():
         raise CliError("refusing to write y4m video to a terminal; pipe it (-o - | mpv -) or name a file")
 
-    import vapoursynth as vs
-
     from .engine import tally
     from .filter import interpolate
     from .progress import Progress
 
     report = sys.stderr if to_stdout else sys.stdout
 
-    clip = vs.core.bs.VideoSource(source=str(src))
-    if args.frames is not None:
-        clip = clip[: min(args.frames, clip.num_frames)]
-    # --set KEY=VALUE first, so that the dedicated options win over it.
-    kwargs: dict[str, Any] = dict(args.overrides)
-    for key in ("fps", "factor", "model", "preset", "device"):
-        if getattr(args, key) is not None:
-            kwargs[key] = getattr(args, key)
-    out = interpolate(clip, **kwargs)
+    clip = open_source(src, args.frames)
+    out = interpolate(clip, **filter_kwargs(args))
 
     bar = Progress()
     before = tally()
@@ -217,7 +243,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         from .encode import write_video
 
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        codec = write_video(out, args.output, crf=args.crf, progress=bar)
+        codec = write_video(out, args.output, crf=args.crf, codec=args.codec, progress=bar)
     seconds = bar.elapsed
     after = tally()
     work = {k: after[k] - before.get(k, 0) for k in after}
