@@ -87,6 +87,9 @@ def test_random_crop_and_augment_shapes():
     a = augment(s, np.random.default_rng(1), crop_size=(40, 24))
     assert a["gt"].shape == (3, 40, 24) and a["gt"].flags.c_contiguous and a["gt"].dtype == np.float32
     assert _warp_error(augment(s, np.random.default_rng(2))) < 0.02
+    # t stays 0-d whatever the swaps do, so augmented samples collate with synthetic ones
+    for seed in range(4):
+        assert augment({**s, "t": np.float32(0.25)}, np.random.default_rng(seed))["t"].shape == ()
     with pytest.raises(ValueError, match="vsugsp"):
         random_crop(s, 100, rng)
 

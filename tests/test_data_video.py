@@ -11,7 +11,8 @@ import torch
 av = pytest.importorskip("av")
 
 from vsugsp.data.synth import KEYS  # noqa: E402
-from vsugsp.data.video import VideoTriplets, check_not_evaluation_clip, iter_frames  # noqa: E402
+from vsugsp.data.footage import check_trainable  # noqa: E402
+from vsugsp.data.video import VideoTriplets, iter_frames  # noqa: E402
 
 N, CUT = 30, 15
 
@@ -96,7 +97,7 @@ def test_refuses_evaluation_clips(tmp_path):
     with pytest.raises(ValueError, match="evaluation"):
         VideoTriplets(fake)
     with pytest.raises(ValueError, match="evaluation"):
-        check_not_evaluation_clip(fake)
+        check_trainable(fake)
 
 
 def test_bad_arguments(clip, tmp_path):

@@ -51,7 +51,7 @@ def _recipe(pool, **over):
     return parse(d)
 
 
-@pytest.mark.parametrize("name", ["small-cpu", "small-cpu-cont", "small-cpu-masks", "small-gpu"])
+@pytest.mark.parametrize("name", ["small-cpu", "small-cpu-cont", "small-cpu-masks", "small-cpu-prior", "small-cpu-real", "small-gpu"])
 def test_bundled_recipe_parses(name):
     r = load_recipe(name)
     assert r.name == name

@@ -123,4 +123,6 @@ def augment(sample: dict, rng: np.random.Generator, crop_size: int | tuple[int, 
         s = permute_channels(s, rng.permutation(3))
     if temporal and rng.random() < 0.5:
         s = temporal_swap(s)
-    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in s.items()}
+    # np.ascontiguousarray would turn the 0-d ``t`` into shape (1,), and then batches
+    # mixing these samples with others fail to collate
+    return {k: np.asarray(v, dtype=np.float32).copy(order="C") for k, v in s.items()}

