@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 #: Modules that add a subcommand (see the module docstring).
-EXTENSIONS = ("vsugsp.train.cli", "vsugsp.bench.cli")
+EXTENSIONS = ("vsugsp.train.cli", "vsugsp.bench.cli", "vsugsp.render.cli")
 
 
 class CliError(Exception):

@@ -1,0 +1,378 @@
+"""The render driver: plan the chunks, resume from the manifest, run the missing
+chunks as Ray tasks, stitch.
+
+Without an address Ray starts an embedded cluster on this machine (loopback
+only) with ``workers`` × ``threads`` CPUs, or one worker per GPU; with one it
+joins the running cluster at that address. Each chunk task asks Ray for
+``threads`` CPUs (and one GPU on GPU nodes), so Ray never runs more workers
+on a machine than it has cores. Ray schedules the tasks and reruns a task
+whose worker died (``retries`` times); the driver only keeps at most
+``workers`` chunks in flight, writes each finished chunk to the work dir and
+records it in the manifest.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from .manifest import Manifest
+from .plan import DEFAULT_CHUNK_FRAMES, Chunk, plan_chunks, worker_threads
+from .tasks import CHUNK_SUFFIX, ChunkJob, ChunkResult, chunk_task
+
+__all__ = ["RenderSettings", "RenderReport", "render", "default_work_dir", "local_cores"]
+
+log = logging.getLogger(__name__)
+
+#: The least memory (bytes) a local CPU worker gets when the number of workers is chosen.
+_MEMORY_PER_WORKER = 2 << 30
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """What to render and where.
+
+    source: input file (absolute path; on a cluster it must exist at that path on every node).
+    output: the final file; the container follows its extension.
+    kwargs: ``vsugsp.interpolate`` keyword arguments (the CLI's filter_kwargs).
+    frames: only the first N source frames (``--frames``), or None.
+    codec, crf: as for ``vsugsp.encode.write_video``; every chunk is encoded with them.
+    chunk_frames: output frames per chunk.
+    work_dir: chunk files and manifest; None → ``default_work_dir(output)``.
+    workers: chunks rendered at once; None → one per GPU, else per core (memory allowing)
+        on this machine, or all the cluster can run with ``address``.
+    threads: CPU threads per worker; None → cores // workers on this machine, 1 on a cluster.
+    address: a running Ray cluster ("HOST:PORT" or "auto"), or None for an embedded one.
+    retries: times Ray reruns a chunk whose worker process died.
+    """
+
+    source: Path
+    output: Path
+    kwargs: dict[str, Any]
+    frames: int | None = None
+    codec: str = "auto"
+    crf: int = 18
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES
+    work_dir: Path | None = None
+    workers: int | None = None
+    threads: int | None = None
+    address: str | None = None
+    retries: int = 3
+
+
+@dataclass
+class RenderReport:
+    """What a render did.
+
+    src, out: the source and output clips (as ``vsugsp interpolate`` builds them).
+    rendered, reused: chunks rendered by this run / found finished in the work dir;
+    retried: chunks that had to be rerun after their worker died.
+    work: the engine's tally over every chunk (reused ones included).
+    seconds: wall time of the whole render; stitch_seconds: of the remux alone;
+    chunk_seconds: task wall time of each chunk rendered by this run.
+    nodes: Ray node id -> chunks it rendered in this run.
+    """
+
+    src: Any
+    out: Any
+    chunks: int
+    rendered: int
+    reused: int
+    retried: int
+    workers: int
+    threads: int
+    gpus_per_worker: int
+    encoder: str
+    work_dir: Path
+    work: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    stitch_seconds: float = 0.0
+    chunk_seconds: list[float] = field(default_factory=list)
+    nodes: dict[str, int] = field(default_factory=dict)
+
+
+def default_work_dir(output: Path) -> Path:
+    """``OUT.chunks`` next to the output file."""
+    return output.with_name(output.name + ".chunks")
+
+
+def local_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _total_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return None
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as the manifest stores it (Fractions and tuples as strings/lists)."""
+    return json.loads(json.dumps(value, default=str, sort_keys=True))
+
+
+def _render_key(settings: RenderSettings, out: Any, encoder: str) -> dict[str, Any]:
+    from .._version import __version__
+
+    st = settings.source.stat()
+    return {
+        "source": str(settings.source),
+        "source_size": st.st_size,
+        "source_mtime_ns": st.st_mtime_ns,
+        "frames": settings.frames,
+        "settings": _jsonable(settings.kwargs),
+        "codec": encoder,
+        "crf": settings.crf,
+        "chunk_frames": settings.chunk_frames,
+        "output_frames": out.num_frames,
+        "output_fps": f"{out.fps_num}/{out.fps_den}",
+        "vsugsp": __version__,
+    }
+
+
+def _wants_gpu(kwargs: dict[str, Any]) -> bool:
+    """Whether the settings let the network run on a GPU (device not "cpu")."""
+    from ..preset import load_preset
+
+    overrides = {k: v for k, v in kwargs.items() if k not in ("preset", "factor", "fps")}
+    cfg = load_preset(kwargs.get("preset", "balanced"), **overrides)
+    return str(cfg.device).lower() != "cpu"
+
+
+@dataclass(frozen=True)
+class _Cluster:
+    workers: int
+    threads: int
+    gpus: int  # per worker, 0 or 1
+
+
+@contextlib.contextmanager
+def _cluster(settings: RenderSettings, gpu: bool) -> Iterator[_Cluster]:
+    """Connect to (or start) Ray and decide workers × threads; disconnects after."""
+    import ray
+
+    quiet = dict(log_to_driver=False, logging_level=logging.WARNING, configure_logging=True)
+    if settings.address is None:
+        cores = local_cores()
+        gpus = 0
+        if gpu:
+            import torch
+
+            gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if settings.workers is not None:
+            workers = settings.workers
+        elif gpus:
+            workers = gpus
+        else:
+            memory = _total_memory()
+            workers = max(1, min(cores, memory // _MEMORY_PER_WORKER if memory else cores))
+        threads = settings.threads or worker_threads(cores, workers)
+        per_worker_gpu = 1 if gpus and workers <= gpus else 0
+        ray.init(num_cpus=workers * threads, num_gpus=gpus, include_dashboard=False,
+                 _node_ip_address="127.0.0.1", **quiet)
+    else:
+        ray.init(address=settings.address, **quiet)
+        resources = ray.cluster_resources()
+        threads = settings.threads or 1
+        cluster_gpus = int(resources.get("GPU", 0))
+        per_worker_gpu = 1 if gpu and cluster_gpus else 0
+        fits = cluster_gpus if per_worker_gpu else int(resources.get("CPU", 1)) // threads
+        workers = settings.workers or max(1, fits)
+    try:
+        yield _Cluster(workers, threads, per_worker_gpu)
+    finally:
+        ray.shutdown()
+
+
+def _pair_start(src: Any, out: Any) -> Callable[[int], int] | None:
+    """Output n -> the first output frame of its source pair (for plan_chunks), from
+    the rates of the source and of the graph; None when they do not give the
+    graph's length (then chunks are not aligned to pairs)."""
+    from ..timing import RateMap
+
+    if src.fps_num <= 0:
+        return None
+    rmap = RateMap(src.num_frames, Fraction(out.fps_num, out.fps_den) / Fraction(src.fps_num, src.fps_den))
+    if rmap.num_frames != out.num_frames:
+        return None
+    return lambda n: rmap.outputs_of(rmap.position(n)[0]).start
+
+
+def _check_output(output: Path, encoder: str) -> None:
+    """Refuse, before anything is rendered, an output whose container is unknown
+    or cannot hold ``encoder``'s video. (Nothing is written.)"""
+    import av
+
+    if output.is_dir():
+        raise ValueError(f"vsugsp: -o {str(output)!r} is a directory; name a video file")
+    try:
+        container = av.open(str(output.with_name(f".{output.stem}.check{output.suffix}")), "w")
+    except ValueError:
+        raise ValueError(
+            f"vsugsp: -o {str(output)!r}: no container for the extension {output.suffix!r}; "
+            "use .mkv, .mp4, .mov, .nut or .avi"
+        ) from None
+    try:
+        container.add_stream(encoder, rate=24)
+    except ValueError:
+        raise ValueError(
+            f"vsugsp: -o {str(output)!r}: the {container.format.name} container cannot hold {encoder} "
+            "video; use .mkv or another --codec"
+        ) from None
+    finally:
+        container.close()
+
+
+def _job_kwargs(kwargs: dict[str, Any], gpu: bool) -> dict[str, Any]:
+    """A GPU task sees only its own GPU (Ray sets CUDA_VISIBLE_DEVICES): "cuda:N" → "cuda"."""
+    if gpu and str(kwargs.get("device", "")).startswith("cuda:"):
+        return {**kwargs, "device": "cuda"}
+    return dict(kwargs)
+
+
+def _result(ref: Any, chunk: Chunk, retries: int) -> ChunkResult:
+    """The task's result; a user error inside the task is raised as itself."""
+    import ray
+
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, Exception) and not isinstance(cause, ray.exceptions.RayError):
+            raise cause from None
+        raise RuntimeError(f"vsugsp: chunk {chunk.index} failed: {exc}") from None
+    except ray.exceptions.RayError as exc:
+        raise RuntimeError(
+            f"vsugsp: chunk {chunk.index} (output frames {chunk.start}-{chunk.stop - 1}) failed after "
+            f"{retries} retries: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        ) from None
+
+
+def _write_chunk(manifest: Manifest, result: ChunkResult) -> None:
+    path = manifest.chunk_path(result.chunk, CHUNK_SUFFIX)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(result.data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    manifest.add(result.chunk, path, result.sha256, work=result.work, seconds=result.seconds)
+
+
+def _run_chunks(
+    settings: RenderSettings,
+    todo: list[Chunk],
+    manifest: Manifest,
+    cluster: _Cluster,
+    kwargs: dict[str, Any],
+    progress: Callable[[int, int], None] | None,
+    report: RenderReport,
+) -> None:
+    import ray
+
+    from .board import Board
+
+    board = ray.remote(Board).options(num_cpus=0).remote()
+    task = ray.remote(chunk_task)
+    total = sum(c.frames for c in todo)
+    queue = list(todo)
+    pending: dict[Any, Chunk] = {}
+
+    def submit(chunk: Chunk) -> None:
+        job = ChunkJob(str(settings.source), settings.frames, kwargs, chunk, settings.codec,
+                       settings.crf, cluster.threads)
+        ref = task.options(
+            num_cpus=cluster.threads, num_gpus=cluster.gpus, max_retries=settings.retries,
+            retry_exceptions=False, name=f"vsugsp-chunk-{chunk.index}",
+        ).remote(job, board)
+        pending[ref] = chunk
+
+    try:
+        while queue or pending:
+            while queue and len(pending) < cluster.workers:
+                submit(queue.pop(0))
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.25)
+            for ref in ready:
+                chunk = pending.pop(ref)
+                result = _result(ref, chunk, settings.retries)
+                _write_chunk(manifest, result)
+                report.rendered += 1
+                report.chunk_seconds.append(result.seconds)
+                report.nodes[result.node] = report.nodes.get(result.node, 0) + 1
+                report.encoder = result.encoder
+            if progress is not None:
+                progress(min(ray.get(board.done.remote()), total), total)
+        report.retried = sum(1 for n in ray.get(board.attempts.remote()).values() if n > 1)
+    finally:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+
+
+def render(settings: RenderSettings, progress: Callable[[int, int], None] | None = None) -> RenderReport:
+    """Render ``settings.source`` to ``settings.output`` in chunks on Ray.
+
+    ``progress(done, total)``: output frames rendered by this run so far, of
+    those this run has to render. Chunks already finished in the work dir
+    are reused. Raises what ``vsugsp interpolate`` raises for bad settings.
+    """
+    import ray  # noqa: F401  (fail early, before anything is built, when Ray is missing)
+
+    from ..cli import open_source
+    from ..encode import pick_codec
+    from ..filter import interpolate
+    from .stitch import stitch
+
+    began = time.perf_counter()
+    source = settings.source.resolve()
+    settings = replace(settings, source=source)
+    work_dir = settings.work_dir or default_work_dir(settings.output)
+    src = open_source(source, settings.frames)
+    # The graph as `interpolate` builds it, on the CPU here: only its length,
+    # rate and checks are used; the frames are made by the workers.
+    out = interpolate(src, **{**settings.kwargs, "device": "cpu"})
+    if out.fps_num <= 0 or out.fps_den <= 0:
+        raise ValueError("vsugsp: the output clip has no constant frame rate; cannot encode it")
+    encoder = pick_codec(settings.codec)
+    _check_output(settings.output, encoder)
+    chunks = plan_chunks(out.num_frames, settings.chunk_frames, _pair_start(src, out))
+    manifest = Manifest.open(work_dir, _render_key(settings, out, encoder))
+    todo = [c for c in chunks if not manifest.is_done(c)]
+    gpu = _wants_gpu(settings.kwargs)
+    report = RenderReport(src, out, len(chunks), 0, len(chunks) - len(todo), 0, 0, 0, 0, encoder, work_dir)
+    if todo:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        manifest.save()
+        with _cluster(settings, gpu) as cluster:
+            report.workers, report.threads, report.gpus_per_worker = cluster.workers, cluster.threads, cluster.gpus
+            _run_chunks(settings, todo, manifest, cluster, _job_kwargs(settings.kwargs, bool(cluster.gpus)),
+                        progress, report)
+    stitch_began = time.perf_counter()
+    settings.output.parent.mkdir(parents=True, exist_ok=True)
+    partial = settings.output.with_name(f".{settings.output.stem}.partial{settings.output.suffix}")
+    try:
+        stitch([(manifest.chunk_path(c, CHUNK_SUFFIX), c.start) for c in chunks], partial,
+               Fraction(out.fps_num, out.fps_den))
+        os.replace(partial, settings.output)
+    finally:
+        partial.unlink(missing_ok=True)
+    report.stitch_seconds = time.perf_counter() - stitch_began
+    for rec in manifest.records.values():
+        for k, v in rec.work.items():
+            report.work[k] = report.work.get(k, 0) + v
+    if settings.work_dir is None:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    report.seconds = time.perf_counter() - began
+    return report
