@@ -381,3 +381,40 @@ def test_backwarp_keeps_subpixel_accuracy_in_half_precision():
         assert out.dtype == dtype
         err = (out[0, 0, 0, :-1].float() - want).abs().max()
         assert err < 0.02, (dtype, float(err))
+
+
+def test_static_weight_guards_only_still_windows():
+    from vsugsp.model.net import STATIC_RADIUS, static_weight
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(1, 3, 96, 96, generator=g)
+    b = a.clone()
+    b[..., 40:48, 40:48] += 0.2                        # something changed here
+    zero = torch.zeros(1, 4, 96, 96)
+    w = static_weight(a, b, zero)
+    assert w[..., 0, 0] == 1 and w[..., 95, 95] == 1   # far from the change: static
+    assert (w[..., 40 - STATIC_RADIUS:48 + STATIC_RADIUS, 40:48] == 0).all()  # the window reaches it
+    fast = zero.clone()
+    fast[:, 0] = STATIC_RADIUS                         # a flow that reaches out of the window
+    assert static_weight(a, a, fast).max() == 0
+    assert (static_weight(a, a + 0.9 / 255, zero) == 1).all()       # within half the tolerance
+    assert (static_weight(a, a + 3.0 / 255, zero) == 0).all()       # beyond 1.5 tolerances
+
+
+def test_refine_nothing_is_the_prior_through_a_linear_blend(net):
+    """refine=() with a prior: warps by the prior's linear-motion flows, blended (1 − t)·I0 + t·I1."""
+    from vsugsp.model.prior import flows_at
+    from vsugsp.model.warp import backwarp
+
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.rand(1, 3, 48, 64, generator=g), torch.rand(1, 3, 48, 64, generator=g)
+    pf = torch.zeros(1, 4, 48, 64)
+    pf[:, 0], pf[:, 2] = 2.0, -2.0                     # everything moves 2 px right
+    t = torch.tensor([0.25])
+    out = net(a, b, t, mode="dense", pair_flow=pf, refine=())
+    fl = flows_at(pf, t.view(1, 1, 1, 1))
+    want = (0.75 * backwarp(a, fl[:, :2]) + 0.25 * backwarp(b, fl[:, 2:])).clamp(0, 1)
+    assert torch.allclose(out.image, want, atol=1e-5)
+    assert not torch.allclose(net(a, b, t, mode="dense", pair_flow=pf).image, want, atol=1e-3)
+    with pytest.raises(ValueError, match="refine"):
+        net(a, b, t, refine=("colour",))

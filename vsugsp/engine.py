@@ -202,6 +202,7 @@ class Engine:
     computed on the CPU; see :mod:`vsugsp.model.prior`) or "auto" ("dis" where
     OpenCV is installed).
     backend: masked-conv backend ("auto", "cpu", "cuda", "reference").
+    refine: the network's corrections to apply (:data:`vsugsp.model.net.REFINE`).
     batch: t values of one pair per forward pass; cache_frames: source frames
     whose encoder features are kept.
     """
@@ -219,6 +220,7 @@ class Engine:
         ensemble: int = 1,
         cpu_bf16: bool = False,
         flow_prior: str = "none",
+        refine: "Sequence[str] | None" = None,
         batch: int = 8,
         cache_frames: int = 8,
     ) -> None:
@@ -248,6 +250,9 @@ class Engine:
             except ImportError as exc:
                 raise ValueError(f"{exc} (preset key flow_prior='dis')") from None
         self.flow_prior = flow_prior
+        from .model.net import REFINE, check_refine
+
+        self.refine = check_refine(REFINE if refine is None else refine)
         self.scale = float(scale)
         self.backend = _resolve_backend(backend, device, mode)
         self.batch = int(batch)
@@ -388,6 +393,7 @@ class Engine:
                 feats0=f0,
                 feats1=f1,
                 pair_flow=pair,
+                refine=self.refine,
             )
         host = image.float().cpu().numpy()
         with self._state:

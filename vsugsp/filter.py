@@ -170,6 +170,7 @@ def _build_engine(cfg: Preset, instance: Any, clip: vs.VideoNode):
             max_density=cfg.max_density,
             ensemble=cfg.ensemble,
             flow_prior=cfg.flow_prior,
+            refine=cfg.refine,
             cpu_bf16=bf16,
             scale=cfg.scale_for(clip.height),
             backend=cfg.backend,

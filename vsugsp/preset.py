@@ -47,6 +47,10 @@ class Preset:
         instead of searching for the motion from nothing; needs
         ``opencv-python-headless``.  Best on large motion.  "auto": "dis" where
         OpenCV is installed, else "none" (with a warning in the log).
+    refine: which corrections the network makes to the flow it starts from (the DIS
+        prior, or zero): any of "flow" (flow residuals), "fusion" (learned occlusion
+        blend, else an equal blend) and "rgb" (RGB residual); all three by default.
+        An empty list with ``flow_prior: dis`` is the prior alone through our warp.
     large_scale / large_height: frames taller than ``large_height`` lines run at
         ``large_scale`` instead (None: no special case).
     precision: "fp16" or "fp32".  "fp16" means native half precision: fp16 on
@@ -73,6 +77,7 @@ class Preset:
     max_density: float | tuple[float, ...] | None = None
     ensemble: int = 1
     flow_prior: str = "none"
+    refine: tuple[str, ...] = ("flow", "fusion", "rgb")
     scale: float = 1.0
     large_scale: float = 1.0
     large_height: int | None = None
@@ -175,6 +180,14 @@ def _validate(key: str, v: object) -> object:
         if v is None or v is False:
             return "none"
         return _choice(key, v, FLOW_PRIORS)
+    if key == "refine":
+        from .model.net import REFINE, check_refine
+
+        try:
+            chosen = check_refine([] if v is None else v)
+        except ValueError:
+            raise _err(key, v, f"a list of any of {', '.join(REFINE)} (or an empty list)") from None
+        return tuple(r for r in REFINE if r in chosen)
     if key in ("scale", "large_scale"):
         return _number(key, v, 0.0, 1.0, True, False)
     if key == "large_height":

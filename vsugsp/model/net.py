@@ -22,6 +22,15 @@ from .masks import cap_mask, compute_prob, hard_mask, nest, soft_mask, tile_unio
 from .warp import backwarp, resize_flow
 
 MODES = ("dense", "pruned", "train")
+#: The network's corrections on top of the flow it starts from (the DIS prior, or zero):
+#: "flow" the decoders' flow residuals, "fusion" the learned occlusion blend (else the
+#: linear blend (1 − t)·I0 + t·I1 of the warps), "rgb" the RGB residual.  All of them is the network; none of them, with the prior,
+#: is the prior through our own warp and blend (the ablation of ``vsugsp bench ablation``).
+REFINE = ("flow", "fusion", "rgb")
+#: The static guard (:func:`static_weight`): frames that agree within this tolerance (0-1
+#: scale, max over channels) over a window of this radius (px) pass through as the source.
+STATIC_TOL = 2.0 / 255.0
+STATIC_RADIUS = 16
 #: The input is padded to a multiple of this (the encoder's total stride).
 ALIGN = 16
 
@@ -81,6 +90,35 @@ def level_caps(max_density: float | Sequence[float] | None) -> list[float] | Non
         raise ValueError(f"vsugsp: max_density={max_density!r}; allowed: a number in (0, 1] or "
                          f"{PRUNED_LEVELS} such numbers (levels 1/8, 1/4, 1/2)")
     return [float(c) for c in caps]
+
+
+def check_refine(refine) -> frozenset[str]:
+    """``refine`` (an iterable of :data:`REFINE` names) validated as a frozenset."""
+    if isinstance(refine, str) or not hasattr(refine, "__iter__"):
+        raise ValueError(f"vsugsp: refine={refine!r}; allowed: a list of {', '.join(REFINE)} (or an empty list)")
+    out = frozenset(refine)
+    if out - set(REFINE):
+        raise ValueError(f"vsugsp: refine={sorted(refine)!r}; allowed names: {', '.join(REFINE)}")
+    return out
+
+
+def static_weight(img0: torch.Tensor, img1: torch.Tensor, flow: torch.Tensor,
+                  radius: int = STATIC_RADIUS, tol: float = STATIC_TOL) -> torch.Tensor:
+    """B×1×H×W weight in [0, 1] of "nothing moves here": the output is the source there.
+
+    1 where both frames agree (max over channels of |I0 − I1| ≤ tol/2) at every pixel within
+    ``radius`` px and both flows from t are shorter than ``radius`` − 1 px, so every sample the
+    warps take lies inside that static window; 0 where they differ by ≥ 1.5·tol or a flow
+    reaches out of it (an object passing through faster than that keeps the network's output).
+    Without it the masks' tile borders and the residual's small offsets show as seams and a
+    lifted black level on flat dark areas (the clamp at 0 keeps only the positive errors).
+    """
+    d = (img0.float() - img1.float()).abs().amax(1, keepdim=True)
+    k = 2 * radius + 1
+    d = F.max_pool2d(F.max_pool2d(d, (1, k), 1, (0, radius)), (k, 1), 1, (radius, 0))  # separable window max
+    agree = ((1.5 * tol - d) / tol).clamp(0, 1)
+    reach = flow.detach().float().abs().amax(1, keepdim=True)
+    return agree * (radius - reach).clamp(0, 1)
 
 
 def _as_time(t, batch: int, ref: torch.Tensor) -> torch.Tensor:
@@ -148,6 +186,7 @@ class UGSPNet(nn.Module):
         tau: float = 1.0,
         max_density: float | Sequence[float] | None = None,
         pair_flow: torch.Tensor | None = None,
+        refine: "frozenset[str] | Sequence[str]" = REFINE,
     ) -> UGSPOutput:
         """Interpolate between B×3×H×W frames in [0, 1] at time(s) t in (0, 1).
 
@@ -168,6 +207,10 @@ class UGSPNet(nn.Module):
         decoders predict residuals to them (the coarsest one sees the encoder features warped
         by them); the output flow keeps the prior's full-resolution detail.  An all-zero prior
         is the plain network.  Its cost is not in the MACs.
+        refine: which of the network's corrections to apply (:data:`REFINE`; all by default).
+
+        Wherever both frames are static (:func:`static_weight`) the output is their mean,
+        i.e. the source, whatever the masks or the residuals did.
         """
         if mode not in MODES:
             raise ValueError(f"vsugsp: mode={mode!r}; allowed: {', '.join(MODES)}")
@@ -176,6 +219,7 @@ class UGSPNet(nn.Module):
         if not 0.0 < scale <= 1.0:
             raise ValueError(f"vsugsp: scale={scale}; allowed: 0 < scale <= 1")
         caps = level_caps(max_density)
+        refine = check_refine(refine)
         b, _, h, w = img0.shape
         tt = _as_time(t, b, img0)
         f0 = feats0 if feats0 is not None else self.encode(img0, scale)
@@ -195,17 +239,21 @@ class UGSPNet(nn.Module):
         x16 = torch.cat([q0, q1, tt.expand(-1, 1, *q0.shape[-2:]).to(q0.dtype)], 1)
         iso = mode == "train" and self.isolate_mask_logits
         y16 = self.dec16.forward_dense(x16, iso)
+        if "flow" not in refine:
+            y16 = torch.cat([torch.zeros_like(y16[:, :4]), y16[:, 4:]], 1)
         fixed_macs = enc_macs + x16.shape[-2] * x16.shape[-1] * b * self.dec16.macs_per_pixel()
         fixed_macs += b * (ph // 2) * (pw // 2) * self.up.in_channels * 9 * 16
 
         if mode == "train":
-            out = self._decode(y16, p0, p1, "soft", "reference", threshold, None, tau, iso=iso, priors=priors)
-            dense = self._decode(y16, p0, p1, "dense", "reference", threshold, None, tau, priors=priors)
-            result = self._finish(out, img0, img1, f0.net_size, fixed_macs)
-            result.dense = self._finish(dense, img0, img1, f0.net_size, fixed_macs)
+            out = self._decode(y16, p0, p1, "soft", "reference", threshold, None, tau, iso=iso, priors=priors,
+                               refine=refine)
+            dense = self._decode(y16, p0, p1, "dense", "reference", threshold, None, tau, priors=priors,
+                                 refine=refine)
+            result = self._finish(out, img0, img1, f0.net_size, fixed_macs, refine, tt)
+            result.dense = self._finish(dense, img0, img1, f0.net_size, fixed_macs, refine, tt)
             return result
-        out = self._decode(y16, p0, p1, mode, backend, threshold, masks, tau, caps, priors=priors)
-        return self._finish(out, img0, img1, f0.net_size, fixed_macs)
+        out = self._decode(y16, p0, p1, mode, backend, threshold, masks, tau, caps, priors=priors, refine=refine)
+        return self._finish(out, img0, img1, f0.net_size, fixed_macs, refine, tt)
 
     @staticmethod
     def _prior_pyramid(pair_flow, tt, net_size, padded, batch) -> dict[int, torch.Tensor]:
@@ -227,7 +275,7 @@ class UGSPNet(nn.Module):
 
     # ------------------------------------------------------------------ decoders
     def _decode(self, y16, p0, p1, mode, backend, threshold, forced, tau, caps=None, iso=False,
-                priors=None) -> dict:
+                priors=None, refine=frozenset(REFINE)) -> dict:
         c = self.config.channels
         flow = y16[:, :4].float()  # flows accumulate in fp32 (bf16 steps 0.25 px at 50 px)
         if priors is not None:  # the coarsest decoder predicted a residual to the prior
@@ -282,16 +330,19 @@ class UGSPNet(nn.Module):
                     "features": features, "flows": flows, "executed": executed, "mask_macs": mask_px,
                     "dense_macs": dense_px,
                 }
-            flow = flow + y[:, :4].float()
+            if "flow" in refine:
+                flow = flow + y[:, :4].float()
             feat = F.pixel_shuffle(y[:, 4 : 4 + 4 * c[lvl - 1]], 2)
             logits = F.pixel_shuffle(y[:, 4 + 4 * c[lvl - 1] :], 2)
             flows.append(flow)
             features.append(feat)
         raise AssertionError("unreachable")
 
-    def _finish(self, d: dict, img0, img1, net_size, fixed_macs) -> UGSPOutput:
+    def _finish(self, d: dict, img0, img1, net_size, fixed_macs, refine, tt) -> UGSPOutput:
         head = self.up(d["fused"]).float()  # the frame is composed in fp32
-        flow = resize_flow(d["flow"], head.shape[-2:]) + head[:, :4]
+        flow = resize_flow(d["flow"], head.shape[-2:])
+        if "flow" in refine:
+            flow = flow + head[:, :4]
         if d["priors"] is not None:  # the prior's full-resolution detail
             flow = flow - resize_flow(d["priors"][2], head.shape[-2:]) + d["priors"][1]
         rest = head[:, 4:]
@@ -302,10 +353,16 @@ class UGSPNet(nn.Module):
             flow = resize_flow(flow, (h, w))
             rest = F.interpolate(rest, size=(h, w), mode="bilinear", align_corners=False)
         occ, res, logscale = rest[:, :1], rest[:, 1:4], rest[:, 4:5]
+        if "fusion" not in refine:  # linear blend by time, as the classical interpolators do
+            occ = torch.logit(1 - tt.float()).expand_as(occ)
+        if "rgb" not in refine:
+            res = torch.zeros_like(res)
         w0 = torch.sigmoid(occ)
         warped0 = backwarp(img0, flow[:, :2])
         warped1 = backwarp(img1, flow[:, 2:])
-        image = (w0 * warped0 + (1 - w0) * warped1 + res).clamp(0, 1)
+        image = w0 * warped0 + (1 - w0) * warped1 + res
+        still = static_weight(img0, img1, flow)
+        image = torch.lerp(image, 0.5 * (img0.float() + img1.float()), still).clamp(0, 1)
         dense_macs = fixed_macs + d["dense_macs"]
         return UGSPOutput(
             image=image, flow=flow, occlusion=occ, residual=res, uncertainty=logscale,
