@@ -20,6 +20,7 @@ requested by VapourSynth before the callback runs):
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -31,6 +32,8 @@ import vapoursynth as vs
 from . import colors, scene
 from .preset import Preset, load_preset
 from .timing import RateMap, interpolated_time, output_duration, resolve_ratio, scaled_duration
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import UGSPNet
@@ -48,10 +51,21 @@ def _error(exc: Exception) -> vs.Error:
     return vs.Error(msg if msg.startswith("vsugsp:") else f"vsugsp: {msg}")
 
 
-def _remap(clip: vs.VideoNode, length: int, index: Callable[[int], int]) -> vs.VideoNode:
-    """Output-length clip whose frame n is ``clip``'s frame ``index(n)`` (lazy, O(1) memory)."""
+def _remap(clip: vs.VideoNode, length: int, index: Callable[[int], int | None]) -> vs.VideoNode:
+    """Output-length clip whose frame n is ``clip``'s frame ``index(n)`` (lazy, O(1) memory).
+
+    ``index(n)`` None: a blank frame with no properties, so output n requests
+    nothing of ``clip`` it does not need (a broken source frame fails only the
+    output frames that need it).
+    """
     blank = core.std.BlankClip(clip, length=length, keep=True)
-    return core.std.FrameEval(blank, lambda n: clip[index(n)], clip_src=[clip])
+    empty = core.std.BlankClip(clip, length=1, keep=True)
+
+    def pick(n: int) -> vs.VideoNode:
+        j = index(n)
+        return empty if j is None else clip[j]
+
+    return core.std.FrameEval(blank, pick, clip_src=[clip, empty])
 
 
 def _src_fps(clip: vs.VideoNode) -> Fraction | None:
@@ -161,7 +175,13 @@ def _build_engine(cfg: Preset, instance: Any, clip: vs.VideoNode):
         half = dev.type == "cuda" and cfg.precision == "fp16"
         # "fp16" means native half precision: fp16 on CUDA, bf16 autocast on a CPU that has it
         bf16 = dev.type == "cpu" and cfg.precision == "fp16" and cpu_bf16()
-        net = resolve_model(instance if instance is not None else cfg.model, dev, half)
+        model = instance if instance is not None else cfg.model
+        if cfg.adapt:  # fine-tune a copy on this clip's own frames first
+            from .adapt import adapt
+
+            log.info("vsugsp: adapting the network to the clip (%d steps)", cfg.adapt)
+            model = adapt(clip, cfg.adapt, model=model, device=str(dev))
+        net = resolve_model(model, dev, half)
         return Engine(
             net,
             dev,
@@ -198,12 +218,37 @@ def _build_graph(
     def right(n: int) -> int:
         return min(rmap.position(n)[0] + 1, last)
 
+    def decided(m: int) -> bool:
+        """Whether output m's choice (interpolate or show a source frame) needs its pair's info."""
+        i, t = rmap.position(m)
+        return t != 0 and i + 1 < n_src
+
+    def info_needed(n: int) -> frozenset[int]:
+        """Source pairs whose info (cut, identical) output n's frame or scene flags depend on."""
+        need = {left(n)} if decided(n) else set()
+        for a, b in ((n - 1, n), (n, n + 1)):
+            if a < 0 or b >= length:
+                continue
+            ks = scene.deciding_cuts(scene.possible_positions(*rmap.position(a), n_src),
+                                     scene.possible_positions(*rmap.position(b), n_src))
+            if ks:
+                need |= ks
+                need.update(left(m) for m in (a, b) if decided(m))
+        return frozenset(need)
+
+    def info_at(offset: int) -> Callable[[int], int | None]:
+        def index(n: int) -> int | None:
+            j = left(n) + offset
+            return j if j in info_needed(n) else None
+        return index
+
     info = _info_clip(src, cfg.scene_change, cfg.scene_threshold)
-    info_prev = _remap(info, length, lambda n: max(left(n) - 1, 0))
-    info_a = _remap(info, length, left)
-    info_b = _remap(info, length, right)
+    info_prev = _remap(info, length, info_at(-1))
+    info_a = _remap(info, length, info_at(0))
+    info_b = _remap(info, length, info_at(1))
+    info_sel = _remap(info, length, lambda n: left(n) if decided(n) else None)
     src_a = _remap(src, length, left)
-    src_b = _remap(src, length, right)
+    src_b = _remap(src, length, lambda n: right(n) if decided(n) else None)  # t == 0 shows frame i alone
 
     rgb = colors.to_rgb(src)
     rgb_a = _remap(rgb, length, left)
@@ -238,7 +283,7 @@ def _build_graph(
         return interp if k is None else src[k]
 
     blank_out = core.std.BlankClip(src, length=length, keep=True)
-    selected = core.std.FrameEval(blank_out, _select, prop_src=[info_a], clip_src=[src, interp])
+    selected = core.std.FrameEval(blank_out, _select, prop_src=[info_sel], clip_src=[src, interp])
 
     def _position(m: int, props: Any) -> Fraction:
         i, t = rmap.position(m)
@@ -248,6 +293,7 @@ def _build_graph(
     def _finish(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         frame, fa, fb, fprev, finfo, fnext = f
         i, t = rmap.position(n)
+        needed = info_needed(n)
         k = _shown(n, finfo.props)
         near = fb if (k if k is not None else rmap.nearest(n)) != i else fa
         out = frame.copy()
@@ -276,14 +322,15 @@ def _build_graph(
         else:
             props.pop("_AbsoluteTime", None)
         # scene-change flags between what neighbouring output frames show
-        by_index = {max(i - 1, 0): fprev.props, i: finfo.props, min(i + 1, last): fnext.props}
+        # only the pairs this frame depends on were requested (info_needed); the others are blank
+        by_index = {j: fr.props for j, fr in ((i - 1, fprev), (i + 1, fnext), (i, finfo)) if j in needed}
 
         def cut_at(j: int) -> bool:
             pr = by_index.get(j)
             return bool(pr.get(scene.CUT_PROP, 0)) if pr is not None else False
 
         def pos(m: int) -> Fraction:
-            return _position(m, by_index[rmap.position(m)[0]])
+            return _position(m, by_index.get(rmap.position(m)[0], {}))
 
         q = pos(n)
         props["_SceneChangePrev"] = int(n > 0 and scene.cut_between(pos(n - 1), q, cut_at))

@@ -35,6 +35,8 @@ __all__ = [
     "scene_clip",
     "source_choice",
     "cut_between",
+    "possible_positions",
+    "deciding_cuts",
 ]
 
 MODES = ("auto", "props", "detect", "off")
@@ -147,6 +149,29 @@ def cut_between(q0: Fraction, q1: Fraction, cut_at: Callable[[int], bool]) -> bo
         if q0 <= k and k + 1 <= q1 and cut_at(k):
             return True
     return False
+
+
+def possible_positions(i: int, t: Fraction, src_frames: int) -> tuple[Fraction, ...]:
+    """Every display position the output frame at (``i``, ``t``) can have, before the pair's
+    cut/identical decision is known (:func:`source_choice`): one when it is a source frame for sure."""
+    if t == 0 or i + 1 >= src_frames:
+        return (Fraction(i),)
+    out = {Fraction(i), i + t}
+    if t > Fraction(1, 2):
+        out.add(Fraction(i + 1))
+    return tuple(sorted(out))
+
+
+def deciding_cuts(p0: tuple[Fraction, ...], p1: tuple[Fraction, ...]) -> set[int]:
+    """The pairs k whose cut can change :func:`cut_between` for some positions q0 in ``p0``, q1 in ``p1``.
+
+    Empty when the answer is False whatever the two frames show: their flag needs no cut decision.
+    """
+    ks: set[int] = set()
+    for q0 in p0:
+        for q1 in p1:
+            ks.update(k for k in range(math.floor(q0), math.ceil(q1)) if q0 <= k and k + 1 <= q1)
+    return ks
 
 
 def _thumb_size(width: int, height: int) -> tuple[int, int]:
