@@ -115,7 +115,9 @@ def add_interpolate_parser(sub: argparse._SubParsersAction) -> argparse.Argument
         "interpolate", help="raise a video file's frame rate",
         description="Read a video, interpolate it and write a video file (H.264) or y4m to stdout.",
     )
-    add_filter_arguments(p, output_help="output file (.mp4, .mkv, .mov) or '-' for y4m on stdout")
+    add_filter_arguments(p, output_help="output file (.mp4, .mkv, .mov, .avi, .nut, .m4v) or '-' for y4m on stdout")
+    p.add_argument("--no-audio", action="store_true",
+                   help="do not copy the source's audio and subtitle streams (copied by default)")
     p.set_defaults(func=cmd_interpolate)
     return p
 
@@ -225,6 +227,18 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     if to_stdout and sys.stdout.isatty():
         raise CliError("refusing to write y4m video to a terminal; pipe it (-o - | mpv -) or name a file")
 
+    import vapoursynth as vs
+
+    from .probe import check_video
+
+    check_video(src)  # a text file is not a video, whatever FFmpeg makes of it
+    if not to_stdout:  # the path and the container, before any frame is rendered
+        from .encode import pick_codec
+        from .output import check_output
+
+        check_output(args.output, pick_codec(args.codec))
+    copied = [] if args.no_audio else _streams_to_copy(src, None if to_stdout else args.output)
+
     from .engine import tally
     from .filter import interpolate
     from .progress import Progress
@@ -234,21 +248,84 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     clip = open_source(src, args.frames)
     out = interpolate(clip, **filter_kwargs(args))
 
-    bar = Progress()
+    bar = _Counted(Progress())
     before = tally()
-    if to_stdout:
-        out.output(sys.stdout.buffer, y4m=True, progress_update=bar)
-        codec = "y4m"
-    else:
-        from .encode import write_video
-
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        codec = write_video(out, args.output, crf=args.crf, codec=args.codec, progress=bar)
+    try:
+        if to_stdout:
+            out.output(sys.stdout.buffer, y4m=True, progress_update=bar)
+            codec = "y4m"
+        else:
+            whole = args.frames is None or clip.num_frames >= open_source(src).num_frames
+            codec = _write_file(out, src, args, copied, bar, trim=not whole)
+    except vs.Error as exc:
+        raise _frame_error(exc, clip, out, bar.done) from None
     seconds = bar.elapsed
     after = tally()
     work = {k: after[k] - before.get(k, 0) for k in after}
     print(format_summary(clip, out, seconds, work, output=args.output, codec=codec), file=report)
     return 0
+
+
+class _Counted:
+    """A progress callback that remembers how many frames are done (the next one is the one that failed)."""
+
+    def __init__(self, bar: Callable[[int, int], None]) -> None:
+        self.bar, self.done = bar, 0
+
+    def __call__(self, done: int, total: int) -> None:
+        self.done = done
+        self.bar(done, total)
+
+    @property
+    def elapsed(self) -> float:
+        return self.bar.elapsed
+
+
+def _streams_to_copy(src: Path, output: str | None) -> list[int]:
+    """The source's audio/subtitle streams OUT's container takes (output None: y4m, none); warns of the rest."""
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return []
+    from .output import container_of
+    from .remux import copyable_streams
+
+    return copyable_streams(src, None if output is None else container_of(output),
+                            warn=lambda msg: print(msg, file=sys.stderr))
+
+
+def _write_file(out, src: Path, args: argparse.Namespace, copied: list[int], bar: Callable[[int, int], None],
+                *, trim: bool) -> str:
+    """Encode `out` into a temporary file next to OUT, add the copied source streams, rename it to OUT.
+
+    trim: only a part of the source was interpolated (--frames), so the copied
+    streams stop where the video does; otherwise they are copied whole.
+    """
+    from .encode import write_video
+    from .output import atomic_output, scratch_file
+    from .remux import mux_with_source_streams
+
+    with atomic_output(args.output) as final:
+        if not copied:
+            return write_video(out, final, crf=args.crf, codec=args.codec, progress=bar)
+        with scratch_file(args.output, "video") as video:
+            codec = write_video(out, video, crf=args.crf, codec=args.codec, progress=bar)
+            duration = Fraction(out.num_frames * out.fps_den, out.fps_num) if trim else None
+            mux_with_source_streams(video, src, final, copied, duration=duration)
+    n = len(copied)
+    return f"{codec}; {n} audio/subtitle stream{'s' if n > 1 else ''} copied"
+
+
+def _frame_error(exc: Exception, src, out, n: int) -> Exception:
+    """The error of output frame `n`, naming the source frame that failed when one did."""
+    import vapoursynth as vs
+
+    from .diagnose import failing_source, last_line
+
+    found = failing_source(src, out, n)
+    if found is not None:
+        return vs.Error(f"vsugsp: output frame {n} failed: source frame {found[0]} could not be read: {found[1]}")
+    return vs.Error(f"vsugsp: output frame {n} failed: {last_line(exc).removeprefix('vapoursynth.Error: ')}")
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -298,7 +375,41 @@ def _rate(clip) -> str:
 # ---------------------------------------------------------------- entry point
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 ok, 1 internal error, 2 user error, 130 interrupted)."""
+    """Run the command line; returns the exit code.
+
+    0 ok, 1 internal error, 2 user error, 130/143 stopped by SIGINT/SIGTERM
+    (no partial output is left), 141 the reader of stdout went away (SIGPIPE's
+    code, nothing printed).
+    """
+    from .signals import Interrupted, stop_on_signals
+
+    with stop_on_signals():
+        try:
+            return _run(argv)
+        except Interrupted as exc:
+            print(f"vsugsp: stopped by {exc.name}; no partial output is left", file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            print("vsugsp: interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:
+            # The reader of stdout (e.g. `head`, a player fed y4m) went away: quiet, as if
+            # killed by SIGPIPE, and with stdout pointed at /dev/null so that the
+            # interpreter's last flush does not complain either.
+            _silence_stdout()
+            return 141
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
@@ -309,13 +420,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(func(args) or 0)
-    except KeyboardInterrupt:
-        print("vsugsp: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # The reader of stdout (e.g. a player fed y4m) went away.
-        sys.stderr.close()
-        return 1
+    except (KeyboardInterrupt, BrokenPipeError):
+        raise  # main's
     except Exception as exc:
         if os.environ.get("VSUGSP_DEBUG"):
             raise
