@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -165,6 +166,9 @@ def _cluster(settings: RenderSettings, gpu: bool) -> Iterator[_Cluster]:
     import ray
 
     quiet = dict(log_to_driver=False, logging_level=logging.WARNING, configure_logging=True)
+    # ray.init puts its own crash reporter on SIGTERM; the caller's handler (the
+    # CLI's: stop, keep the finished chunks, exit 143) is put back after it.
+    on_sigterm = signal.getsignal(signal.SIGTERM)
     if settings.address is None:
         cores = local_cores()
         gpus = 0
@@ -191,6 +195,8 @@ def _cluster(settings: RenderSettings, gpu: bool) -> Iterator[_Cluster]:
         per_worker_gpu = 1 if gpu and cluster_gpus else 0
         fits = cluster_gpus if per_worker_gpu else int(resources.get("CPU", 1)) // threads
         workers = settings.workers or max(1, fits)
+    if on_sigterm is not None:
+        signal.signal(signal.SIGTERM, on_sigterm)
     try:
         yield _Cluster(workers, threads, per_worker_gpu)
     finally:

@@ -1,0 +1,236 @@
+"""`vsugsp render` on Ray gives the frames `vsugsp interpolate` gives: embedded
+cluster, two-node cluster, a worker killed mid-chunk, interrupted and rerun.
+
+Tiny lossless (FFV1) clips and the `fast` preset; every render is compared
+frame by frame, bit for bit, with `vsugsp interpolate --codec ffv1`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import vapoursynth as vs
+
+from vsugsp import cli
+from vsugsp.encode import write_video
+from vsclips import moving
+from test_encode import decoded_planes
+
+pytest.importorskip("ray", reason="the distributed extra (ray) is not installed")
+
+COMMON = ["--preset", "fast", "--device", "cpu", "--codec", "ffv1"]
+FRAC = ["--fps", "60000/1001"]  # 24000/1001 -> 60000/1001
+CUTS = ["--factor", "2"]
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    """Sources (FFV1) and their `vsugsp interpolate --codec ffv1` outputs."""
+    d = tmp_path_factory.mktemp("render")
+    # 24 frames at 24000/1001 -> 60 frames at 60000/1001
+    frac = moving(vs.YUV420P8, 64, 48, length=24, fps=(24000, 1001), speed=2.0)
+    # three shots: cuts between source frames 5|6 and 12|13; with factor 2 and
+    # --chunk 12 the first cut's pair ends chunk 0 and the second's begins chunk 2
+    shots = [moving(vs.YUV420P8, 64, 48, length=18, fps=(24, 1), speed=s, seed=k)
+             for k, s in enumerate((1.5, -2.0, 1.0))]
+    cuts = shots[0][:6] + shots[1][6:13] + shots[2][13:]
+    # a longer clip for the kill and interrupt tests: 16 chunks of 12 frames
+    long = moving(vs.YUV420P8, 96, 64, length=96, fps=(24, 1), speed=1.0)
+    out = {}
+    for name, clip, rate in (("frac", frac, FRAC), ("cuts", cuts, CUTS), ("long", long, CUTS)):
+        src = d / f"{name}.mkv"
+        write_video(clip, src, codec="ffv1")
+        ref = d / f"{name}-interpolate.mkv"
+        assert cli.main(["interpolate", str(src), "-o", str(ref), *rate, *COMMON]) == 0
+        out[name], out[f"{name}-ref"] = src, ref
+    return out
+
+
+def assert_same_frames(a: Path, b: Path) -> int:
+    fa, fb = decoded_planes(a), decoded_planes(b)
+    assert len(fa) == len(fb) > 0
+    for n, (x, y) in enumerate(zip(fa, fb)):
+        assert all(np.array_equal(p, q) for p, q in zip(x, y)), f"frame {n} differs"
+    return len(fa)
+
+
+def chunk_counts(summary: str) -> tuple[int, int, int]:
+    """(chunks, rendered, reused) from the render summary."""
+    m = re.search(r"chunks:\s+(\d+): (\d+) rendered, (\d+) reused", summary)
+    assert m, summary
+    return int(m[1]), int(m[2]), int(m[3])
+
+
+def test_render_matches_interpolate_at_a_fractional_rate(clips, tmp_path, capsys):
+    out = tmp_path / "out.mkv"
+    code = cli.main(["render", str(clips["frac"]), "-o", str(out), *FRAC, *COMMON,
+                     "--workers", "2", "--chunk", "16"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert assert_same_frames(out, clips["frac-ref"]) == 60
+    assert chunk_counts(captured.out) == (4, 4, 0)
+    assert "workers: 2 x 1 thread" in captured.out and "output:  60 frames" in captured.out
+    assert "60/60 frames" in captured.err  # one bar over the whole render
+    assert not (tmp_path / "out.mkv.chunks").exists()  # the default work dir goes after success
+
+
+def test_render_matches_interpolate_across_scene_cuts_at_chunk_boundaries(clips, tmp_path, capsys):
+    ref = decoded_planes(clips["cuts-ref"])
+    src = decoded_planes(clips["cuts"])
+    # the cuts were seen: across them a source frame is repeated, not blended
+    assert all(np.array_equal(p, q) for p, q in zip(ref[11], src[5]))
+    assert all(np.array_equal(p, q) for p, q in zip(ref[25], src[12]))
+    assert not all(np.array_equal(p, q) for p, q in zip(ref[9], src[4]))  # inside a shot: interpolated
+    out, work = tmp_path / "out.mp4", tmp_path / "work"
+    code = cli.main(["render", str(clips["cuts"]), "-o", str(out), *CUTS, *COMMON,
+                     "--workers", "2", "--chunk", "12", "--work-dir", str(work)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert assert_same_frames(out, clips["cuts-ref"]) == 36
+    manifest = json.loads((work / "manifest.json").read_text())
+    assert [(c["start"], c["stop"]) for c in manifest["chunks"]] == [(0, 12), (12, 24), (24, 36)]
+    # a named work dir is kept: the same command again renders nothing and stitches the same file
+    first = out.read_bytes()
+    assert cli.main(["render", str(clips["cuts"]), "-o", str(out), *CUTS, *COMMON,
+                     "--workers", "2", "--chunk", "12", "--work-dir", str(work)]) == 0
+    assert chunk_counts(capsys.readouterr().out) == (3, 0, 3)
+    assert out.read_bytes() == first
+
+
+def test_a_two_node_cluster_renders_the_same_frames(clips, tmp_path, capsys, monkeypatch):
+    import ray._private.ray_constants as ray_constants
+    from ray.cluster_utils import Cluster
+
+    # Both nodes and the driver stay on loopback: Ray would otherwise rewrite the
+    # 127.0.0.1 of the address to this machine's network address (and find no node there).
+    monkeypatch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)
+    node = {"num_cpus": 1, "node_ip_address": "127.0.0.1"}
+    cluster = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
+    try:
+        cluster.add_node(**node)
+        cluster.wait_for_nodes()
+        out = tmp_path / "out.mkv"
+        code = cli.main(["render", str(clips["frac"]), "-o", str(out), *FRAC, *COMMON,
+                         "--address", cluster.address, "--chunk", "12"])
+        captured = capsys.readouterr()
+    finally:
+        cluster.shutdown()
+    assert code == 0, captured.err
+    assert assert_same_frames(out, clips["frac-ref"]) == 60
+    assert "workers: 2 x 1 thread on 2 node(s)" in captured.out
+
+
+def _render_proc(clips: dict[str, Path], out: Path, work: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "vsugsp", "render", str(clips["long"]), "-o", str(out), *CUTS, *COMMON,
+         "--workers", "2", "--chunk", "12", "--work-dir", str(work)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def _chunk_workers() -> dict[int, str]:
+    """pid -> title of the processes running a vsugsp chunk task ('ray::vsugsp-chunk-K')."""
+    found = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                title = Path(entry.path, "cmdline").read_bytes().split(b"\0")[0].decode()
+            except OSError:
+                continue
+            if title.startswith("ray::vsugsp-chunk-"):
+                found[int(entry.name)] = title
+    return found
+
+
+def _encoding(pid: int) -> Path | None:
+    """The chunk file ``pid`` is writing, once it holds at least one frame."""
+    try:
+        for fd in os.scandir(f"/proc/{pid}/fd"):
+            target = Path(os.readlink(fd.path))
+            if target.suffix == ".nut" and target.parent.name.startswith("vsugsp-chunk-"):
+                return target if target.stat().st_size > 0 else None
+    except OSError:
+        pass
+    return None
+
+
+def test_a_worker_killed_mid_chunk_is_retried(clips, tmp_path):
+    out, work = tmp_path / "out.mkv", tmp_path / "work"
+    proc = _render_proc(clips, out, work)
+    killed = None
+    try:
+        deadline = time.monotonic() + 240
+        while killed is None and proc.poll() is None and time.monotonic() < deadline:
+            for pid in _chunk_workers():
+                chunk_file = _encoding(pid)
+                if chunk_file is not None:
+                    os.kill(pid, signal.SIGKILL)
+                    killed = chunk_file
+                    break
+            time.sleep(0.01)
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert killed is not None, "no chunk task was caught encoding"
+    assert proc.returncode == 0, stderr
+    assert "retried after a worker was lost" in stdout, stdout
+    assert chunk_counts(stdout) == (16, 16, 0)
+    assert assert_same_frames(out, clips["long-ref"]) == 192
+    import shutil
+
+    shutil.rmtree(killed.parent, ignore_errors=True)  # the killed worker could not clean up
+
+
+def _stop_after(proc: subprocess.Popen, work: Path, chunks: int, sig: int) -> tuple[int, str]:
+    """Send ``sig`` once the manifest records ``chunks`` chunks; returns (exit code, stderr)."""
+    deadline = time.monotonic() + 240
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            if len(json.loads((work / "manifest.json").read_text())["chunks"]) >= chunks:
+                proc.send_signal(sig)
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.02)
+    _, stderr = proc.communicate(timeout=120)
+    return proc.returncode, stderr
+
+
+def _recorded(work: Path) -> int:
+    return len(json.loads((work / "manifest.json").read_text())["chunks"])
+
+
+def test_an_interrupted_render_resumes_with_only_the_missing_chunks(clips, tmp_path, capsys):
+    out, work = tmp_path / "out.mkv", tmp_path / "work"
+    code, err = _stop_after(_render_proc(clips, out, work), work, 1, signal.SIGTERM)
+    assert code == 143 and "terminated; finished chunks are kept" in err, err
+    after_term = _recorded(work)
+    code, err = _stop_after(_render_proc(clips, out, work), work, after_term + 1, signal.SIGINT)
+    assert code == 130 and "interrupted; finished chunks are kept" in err, err
+    done = _recorded(work)
+    assert after_term < done < 16 and not out.exists()
+    assert cli.main(["render", str(clips["long"]), "-o", str(out), *CUTS, *COMMON,
+                     "--workers", "2", "--chunk", "12", "--work-dir", str(work)]) == 0
+    assert chunk_counts(capsys.readouterr().out) == (16, 16 - done, done)
+    assert assert_same_frames(out, clips["long-ref"]) == 192
+
+
+def test_render_arguments_are_checked(clips, tmp_path, capsys):
+    assert cli.main(["render", str(clips["frac"]), "-o", "-", *COMMON]) == 2
+    assert "render writes a file" in capsys.readouterr().err
+    assert cli.main(["render", str(clips["frac"]), "-o", str(tmp_path / "x.mov"), *COMMON]) == 2
+    assert "mov container cannot hold ffv1" in capsys.readouterr().err
+    assert cli.main(["render", str(tmp_path / "none.mkv"), "-o", str(tmp_path / "x.mkv")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["render", str(clips["frac"]), "-o", str(tmp_path / "x.mkv"), "--chunk", "0"])
+    assert exit_.value.code == 2 and "--chunk: '0' must be at least 1" in capsys.readouterr().err
