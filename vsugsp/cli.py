@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 #: Modules that add a subcommand (see the module docstring).
-EXTENSIONS = ("vsugsp.train.cli", "vsugsp.bench.cli", "vsugsp.render.cli")
+EXTENSIONS = ("vsugsp.train.cli", "vsugsp.bench.cli", "vsugsp.render.cli", "vsugsp.adapt_cli")
 
 
 class CliError(Exception):
@@ -118,6 +118,9 @@ def add_interpolate_parser(sub: argparse._SubParsersAction) -> argparse.Argument
     add_filter_arguments(p, output_help="output file (.mp4, .mkv, .mov, .avi, .nut, .m4v) or '-' for y4m on stdout")
     p.add_argument("--no-audio", action="store_true",
                    help="do not copy the source's audio and subtitle streams (copied by default)")
+    p.add_argument("--adapt", type=int, default=0, metavar="STEPS",
+                   help="first fine-tune the network on this clip's own frames for STEPS steps "
+                        "(scene adaptation; minutes on a CPU; default 0: off)")
     p.set_defaults(func=cmd_interpolate)
     return p
 
@@ -246,7 +249,12 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     report = sys.stderr if to_stdout else sys.stdout
 
     clip = open_source(src, args.frames)
-    out = interpolate(clip, **filter_kwargs(args))
+    kwargs = filter_kwargs(args)
+    if args.adapt:
+        from .adapt_cli import adapt_for
+
+        kwargs["model"] = adapt_for(clip, args.adapt, kwargs)
+    out = interpolate(clip, **kwargs)
 
     bar = _Counted(Progress())
     before = tally()

@@ -30,6 +30,7 @@ import numpy as np
 import vapoursynth as vs
 
 from . import colors, scene
+from .vscache import bounded, uncached
 from .preset import Preset, load_preset
 from .timing import RateMap, interpolated_time, output_duration, resolve_ratio, scaled_duration
 
@@ -65,7 +66,7 @@ def _remap(clip: vs.VideoNode, length: int, index: Callable[[int], int | None]) 
         j = index(n)
         return empty if j is None else clip[j]
 
-    return core.std.FrameEval(blank, pick, clip_src=[clip, empty])
+    return uncached(core.std.FrameEval(blank, pick, clip_src=[clip, empty]))  # frames are clip's own
 
 
 def _src_fps(clip: vs.VideoNode) -> Fraction | None:
@@ -87,10 +88,10 @@ def _check_clip(clip: Any) -> None:
 
 def _info_clip(src: vs.VideoNode, mode: str, threshold: float) -> vs.VideoNode:
     """Per source frame i: cut (i, i+1) and full-size differences to frame i+1."""
-    nxt = src[1:] + src[-1]
+    nxt = uncached(src[1:] + src[-1])
     stats = src
-    for p in range(src.format.num_planes):
-        stats = core.std.PlaneStats(stats, nxt, plane=p, prop=_DIFF_PROP.format(p))
+    for p in range(src.format.num_planes):  # full-size frames: no cache (see vsugsp.vscache)
+        stats = uncached(core.std.PlaneStats(stats, nxt, plane=p, prop=_DIFF_PROP.format(p)))
     if mode == "off":
         return stats
     thumbs = scene.scene_clip(src, mode, threshold)
@@ -242,7 +243,8 @@ def _build_graph(
             return j if j in info_needed(n) else None
         return index
 
-    info = _info_clip(src, cfg.scene_change, cfg.scene_threshold)
+    # VapourSynth's own caches would grow with seeking; vsugsp's is the engine's (vsugsp.vscache)
+    info = bounded(_info_clip(src, cfg.scene_change, cfg.scene_threshold), cfg.cache_frames)
     info_prev = _remap(info, length, info_at(-1))
     info_a = _remap(info, length, info_at(0))
     info_b = _remap(info, length, info_at(1))
@@ -250,7 +252,7 @@ def _build_graph(
     src_a = _remap(src, length, left)
     src_b = _remap(src, length, lambda n: right(n) if decided(n) else None)  # t == 0 shows frame i alone
 
-    rgb = colors.to_rgb(src)
+    rgb = bounded(colors.to_rgb(src), cfg.cache_frames)
     rgb_a = _remap(rgb, length, left)
     rgb_b = _remap(rgb, length, right)
 
@@ -268,7 +270,7 @@ def _build_graph(
             np.copyto(np.asarray(out[p]), image[p])
         return out
 
-    interp_rgb = core.std.ModifyFrame(core.std.BlankClip(rgb, length=length, keep=True), [rgb_a, rgb_b], _interp)
+    interp_rgb = uncached(core.std.ModifyFrame(core.std.BlankClip(rgb, length=length, keep=True), [rgb_a, rgb_b], _interp))
     interp = colors.from_rgb(interp_rgb, src.format, src_a)
 
     def _shown(n: int, props: Any) -> int | None:
@@ -283,7 +285,7 @@ def _build_graph(
         return interp if k is None else src[k]
 
     blank_out = core.std.BlankClip(src, length=length, keep=True)
-    selected = core.std.FrameEval(blank_out, _select, prop_src=[info_sel], clip_src=[src, interp])
+    selected = uncached(core.std.FrameEval(blank_out, _select, prop_src=[info_sel], clip_src=[src, interp]))
 
     def _position(m: int, props: Any) -> Fraction:
         i, t = rmap.position(m)
@@ -341,7 +343,7 @@ def _build_graph(
             count(frames_passed=1)
         return out
 
-    final = core.std.ModifyFrame(selected, [selected, src_a, src_b, info_prev, info_a, info_b], _finish)
+    final = uncached(core.std.ModifyFrame(selected, [selected, src_a, src_b, info_prev, info_a, info_b], _finish))
     if src_fps is not None:
         out_fps = src_fps * rmap.ratio
         final = core.std.AssumeFPS(final, fpsnum=out_fps.numerator, fpsden=out_fps.denominator)

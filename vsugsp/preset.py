@@ -51,6 +51,9 @@ class Preset:
         prior, or zero): any of "flow" (flow residuals), "fusion" (learned occlusion
         blend, else an equal blend) and "rgb" (RGB residual); all three by default.
         An empty list with ``flow_prior: dis`` is the prior alone through our warp.
+    adapt: scene adaptation, optimizer steps (0: off): before the first frame, a copy
+        of the network is fine-tuned on triplets cut from the clip being interpolated
+        (:func:`vsugsp.adapt.adapt`, its default settings); costs minutes on a CPU.
     large_scale / large_height: frames taller than ``large_height`` lines run at
         ``large_scale`` instead (None: no special case).
     precision: "fp16" or "fp32".  "fp16" means native half precision: fp16 on
@@ -78,6 +81,7 @@ class Preset:
     ensemble: int = 1
     flow_prior: str = "none"
     refine: tuple[str, ...] = ("flow", "fusion", "rgb")
+    adapt: int = 0
     scale: float = 1.0
     large_scale: float = 1.0
     large_height: int | None = None
@@ -212,6 +216,8 @@ def _validate(key: str, v: object) -> object:
         return _number(key, v, 0.0, 1.0, True, False)
     if key == "batch":
         return _int(key, v, 1)
+    if key == "adapt":
+        return _int(key, v, 0)
     if key == "cache_frames":
         return _int(key, v, 2)
     if key == "mpv":

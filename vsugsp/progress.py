@@ -7,7 +7,7 @@ import time
 from typing import TextIO
 
 
-def format_progress(done: int, total: int, elapsed: float, width: int = 24) -> str:
+def format_progress(done: int, total: int, elapsed: float, width: int = 24, unit: str = "frames") -> str:
     """Text of the bar: `[#####-----]  12/480 frames  3.2 fps  ETA 2:31`.
 
     `elapsed` in seconds since the first frame was asked for; total <= 0
@@ -19,8 +19,12 @@ def format_progress(done: int, total: int, elapsed: float, width: int = 24) -> s
         bar = "[" + "#" * filled + "-" * (width - filled) + "] "
         eta = (total - done) / fps if fps > 0 else None
         tail = f"  ETA {_clock(eta)}" if eta is not None else ""
-        return f"{bar}{done}/{total} frames  {fps:.2f} fps{tail}"
-    return f"{done} frames  {fps:.2f} fps"
+        return f"{bar}{done}/{total} {unit}  {fps:.2f} {_rate_unit(unit)}{tail}"
+    return f"{done} {unit}  {fps:.2f} {_rate_unit(unit)}"
+
+
+def _rate_unit(unit: str) -> str:
+    return "fps" if unit == "frames" else f"{unit}/s"
 
 
 def _clock(seconds: float) -> str:
@@ -34,7 +38,8 @@ class Progress:
     """Callable `progress(done, total)` that redraws a bar on a terminal and
     logs a line every 10 % otherwise (CI logs stay short)."""
 
-    def __init__(self, stream: TextIO | None = None, min_interval: float = 0.25) -> None:
+    def __init__(self, stream: TextIO | None = None, min_interval: float = 0.25, unit: str = "frames") -> None:
+        self.unit = unit
         self.stream = stream if stream is not None else sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.min_interval = min_interval
@@ -44,7 +49,7 @@ class Progress:
 
     def __call__(self, done: int, total: int) -> None:
         now = time.perf_counter()
-        line = format_progress(done, total, now - self.start)
+        line = format_progress(done, total, now - self.start, unit=self.unit)
         if self.tty:
             if done == total or now - self._last_draw >= self.min_interval:
                 self.stream.write("\r" + line + "\x1b[K" + ("\n" if done == total else ""))

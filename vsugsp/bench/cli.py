@@ -204,6 +204,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     mpv_bench.add_arguments(mp)
     mp.set_defaults(func=mpv_bench.run_args)
 
+    from . import ablation
+
+    ab = sub.add_parser("ablation", help="the network against its DIS prior, one correction at a time "
+                                         "(with and without scene adaptation)",
+                        description=ablation.__doc__.split("\n\n")[0])
+    ablation.add_arguments(ab)
+    ab.set_defaults(func=ablation.run_args)
+
     r = sub.add_parser("report", help="print the Markdown tables of saved results JSON files")
     r.add_argument("results", nargs="+", metavar="JSON", help="results written with --json")
     r.add_argument("--plot", metavar="PATH", help="also draw the quality-vs-speed PNG")

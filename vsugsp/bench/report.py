@@ -86,6 +86,10 @@ def to_markdown(data: dict) -> str:
     kind = data.get("kind")
     if kind == "quality":
         return quality_markdown(data)
+    if kind == "ablation":
+        from .ablation import ablation_markdown
+
+        return ablation_markdown(data, data.get("adapt_steps", 0)) + "\n" + quality_markdown(data)
     if kind == "speed":
         return speed_markdown(data)
     raise ValueError(f"vsugsp: unknown results kind {kind!r} (expected 'quality' or 'speed')")
