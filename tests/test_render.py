@@ -48,10 +48,41 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     for name, clip, rate in (("frac", frac, FRAC), ("cuts", cuts, CUTS), ("long", long, CUTS)):
         src = d / f"{name}.mkv"
         write_video(clip, src, codec="ffv1")
+        if name == "frac":  # with an audio stream, which both commands copy
+            src = with_audio(src, d / "frac-audio.mkv", clip.num_frames * 1001 / 24000)
         ref = d / f"{name}-interpolate.mkv"
         assert cli.main(["interpolate", str(src), "-o", str(ref), *rate, *COMMON]) == 0
         out[name], out[f"{name}-ref"] = src, ref
     return out
+
+
+def with_audio(video: Path, path: Path, seconds: float) -> Path:
+    """``video``'s stream copied into ``path`` next to ``seconds`` of a 440 Hz tone (AAC)."""
+    import av
+
+    with av.open(str(video)) as vin, av.open(str(path), "w") as out:
+        ov = out.add_stream_from_template(vin.streams.video[0])
+        audio = out.add_stream("aac", rate=48000)
+        audio.layout = "mono"
+        for packet in vin.demux(vin.streams.video[0]):
+            if packet.size:
+                packet.stream = ov
+                out.mux(packet)
+        t = np.arange(int(48000 * seconds)) / 48000
+        samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+        for k in range(0, samples.shape[1], 1024):
+            frame = av.AudioFrame.from_ndarray(samples[:, k:k + 1024].copy(), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 48000, k
+            out.mux(audio.encode(frame))
+        out.mux(audio.encode(None))
+    return path
+
+
+def audio_packets(path: Path) -> list[tuple[int, bytes]]:
+    import av
+
+    with av.open(str(path)) as c:
+        return [(p.pts, bytes(p)) for p in c.demux(audio=0) if p.size]
 
 
 def assert_same_frames(a: Path, b: Path) -> int:
@@ -76,7 +107,9 @@ def test_render_matches_interpolate_at_a_fractional_rate(clips, tmp_path, capsys
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert assert_same_frames(out, clips["frac-ref"]) == 60
+    assert len(audio_packets(out)) > 20 and audio_packets(out) == audio_packets(clips["frac-ref"])
     assert chunk_counts(captured.out) == (4, 4, 0)
+    assert "1 audio/subtitle stream copied" in captured.out
     assert "workers: 2 x 1 thread" in captured.out and "output:  60 frames" in captured.out
     assert "60/60 frames" in captured.err  # one bar over the whole render
     assert not (tmp_path / "out.mkv.chunks").exists()  # the default work dir goes after success
@@ -128,10 +161,10 @@ def test_a_two_node_cluster_renders_the_same_frames(clips, tmp_path, capsys, mon
     assert "workers: 2 x 1 thread on 2 node(s)" in captured.out
 
 
-def _render_proc(clips: dict[str, Path], out: Path, work: Path) -> subprocess.Popen:
+def _render_proc(clips: dict[str, Path], out: Path, work: Path, chunk: int = 12) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "vsugsp", "render", str(clips["long"]), "-o", str(out), *CUTS, *COMMON,
-         "--workers", "2", "--chunk", "12", "--work-dir", str(work)],
+         "--workers", "2", "--chunk", str(chunk), "--work-dir", str(work)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -151,12 +184,12 @@ def _chunk_workers() -> dict[int, str]:
 
 
 def _encoding(pid: int) -> Path | None:
-    """The chunk file ``pid`` is writing, once it holds at least one frame."""
+    """The chunk file ``pid`` has open: it is inside the chunk, rendering and encoding frames."""
     try:
         for fd in os.scandir(f"/proc/{pid}/fd"):
             target = Path(os.readlink(fd.path))
             if target.suffix == ".nut" and target.parent.name.startswith("vsugsp-chunk-"):
-                return target if target.stat().st_size > 0 else None
+                return target
     except OSError:
         pass
     return None
@@ -164,7 +197,7 @@ def _encoding(pid: int) -> Path | None:
 
 def test_a_worker_killed_mid_chunk_is_retried(clips, tmp_path):
     out, work = tmp_path / "out.mkv", tmp_path / "work"
-    proc = _render_proc(clips, out, work)
+    proc = _render_proc(clips, out, work, chunk=64)  # long chunks: seconds of encoding to catch
     killed = None
     try:
         deadline = time.monotonic() + 240
@@ -183,7 +216,7 @@ def test_a_worker_killed_mid_chunk_is_retried(clips, tmp_path):
     assert killed is not None, "no chunk task was caught encoding"
     assert proc.returncode == 0, stderr
     assert "retried after a worker was lost" in stdout, stdout
-    assert chunk_counts(stdout) == (16, 16, 0)
+    assert chunk_counts(stdout) == (3, 3, 0)
     assert assert_same_frames(out, clips["long-ref"]) == 192
     import shutil
 
@@ -212,10 +245,10 @@ def _recorded(work: Path) -> int:
 def test_an_interrupted_render_resumes_with_only_the_missing_chunks(clips, tmp_path, capsys):
     out, work = tmp_path / "out.mkv", tmp_path / "work"
     code, err = _stop_after(_render_proc(clips, out, work), work, 1, signal.SIGTERM)
-    assert code == 143 and "terminated; finished chunks are kept" in err, err
+    assert code == 143 and "stopped by SIGTERM; the finished chunks are kept" in err, err
     after_term = _recorded(work)
     code, err = _stop_after(_render_proc(clips, out, work), work, after_term + 1, signal.SIGINT)
-    assert code == 130 and "interrupted; finished chunks are kept" in err, err
+    assert code == 130 and "stopped by SIGINT; the finished chunks are kept" in err, err
     done = _recorded(work)
     assert after_term < done < 16 and not out.exists()
     assert cli.main(["render", str(clips["long"]), "-o", str(out), *CUTS, *COMMON,
@@ -229,6 +262,8 @@ def test_render_arguments_are_checked(clips, tmp_path, capsys):
     assert "render writes a file" in capsys.readouterr().err
     assert cli.main(["render", str(clips["frac"]), "-o", str(tmp_path / "x.mov"), *COMMON]) == 2
     assert "mov container cannot hold ffv1" in capsys.readouterr().err
+    assert cli.main(["render", str(clips["frac"]), "-o", str(tmp_path / "x.avi2"), *COMMON]) == 2
+    assert "extension '.avi2'" in capsys.readouterr().err
     assert cli.main(["render", str(tmp_path / "none.mkv"), "-o", str(tmp_path / "x.mkv")]) == 2
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:

@@ -7,13 +7,16 @@ run: ``--workers``, ``--threads``, ``--address``, ``--chunk``, ``--work-dir``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..cli import CliError, _positive_int, add_filter_arguments, filter_kwargs, format_summary
+from ..cli import CliError, _positive_int, _streams_to_copy, add_filter_arguments, filter_kwargs, format_summary
 from .plan import DEFAULT_CHUNK_FRAMES
 
 __all__ = ["add_parser", "cmd_render", "format_render_summary"]
@@ -29,6 +32,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     "joined by remux.",
     )
     add_filter_arguments(p, output_help="output file (.mkv, .mp4, .mov, .nut, .avi)")
+    p.add_argument("--no-audio", action="store_true",
+                   help="do not copy the source's audio and subtitle streams (copied by default, "
+                        "as by interpolate)")
     p.add_argument("--workers", type=_positive_int, metavar="N",
                    help="chunks rendered at once (default: one per GPU, else one per core memory "
                         "allowing; with --address all the cluster fits)")
@@ -45,14 +51,6 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-class _Terminated(Exception):
-    """SIGTERM arrived during a render."""
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise _Terminated()
-
-
 def cmd_render(args: argparse.Namespace) -> int:
     """Run ``vsugsp render``; prints the summary on stdout, the bar on stderr."""
     if importlib.util.find_spec("ray") is None:
@@ -66,29 +64,58 @@ def cmd_render(args: argparse.Namespace) -> int:
     if output.resolve() == src.resolve():
         raise CliError("output would overwrite the input")
 
+    from ..encode import pick_codec
+    from ..output import check_output
+    from ..probe import check_video
     from ..progress import Progress
+    from ..signals import Interrupted
     from .run import RenderSettings, render
 
+    check_video(src)  # a text file is not a video, whatever FFmpeg makes of it
+    check_output(output, pick_codec(args.codec))
+    streams = () if args.no_audio else tuple(_streams_to_copy(src, str(output)))
     settings = RenderSettings(
         source=src, output=output, kwargs=filter_kwargs(args), frames=args.frames, codec=args.codec,
         crf=args.crf, chunk_frames=args.chunk, work_dir=args.work_dir, workers=args.workers,
-        threads=args.threads, address=args.address,
+        threads=args.threads, address=args.address, streams=streams,
     )
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        report = render(settings, progress=Progress())
-    except _Terminated:
-        print("vsugsp: terminated; finished chunks are kept, run the same command again to resume",
-              file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
-        print("vsugsp: interrupted; finished chunks are kept, run the same command again to resume",
-              file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with _stop_signals() as received:
+        try:
+            report = render(settings, progress=Progress())
+        except KeyboardInterrupt as exc:
+            stop = exc if isinstance(exc, Interrupted) else Interrupted(received[-1] if received else signal.SIGINT)
+            print(f"vsugsp: stopped by {stop.name}; the finished chunks are kept in the work dir: run the "
+                  "same command again to render only the missing ones", file=sys.stderr)
+            return stop.exit_code
     print(format_render_summary(report, str(output)))
     return 0
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[list[int]]:
+    """``vsugsp.signals.stop_on_signals`` that also lists the signals received.
+
+    Ray turns an exception raised by a signal handler while the driver waits
+    in its C++ code into a plain KeyboardInterrupt, which loses which signal
+    it was; the list keeps it (SIGTERM must still exit 143).
+    """
+    from ..signals import STOP_SIGNALS, Interrupted
+
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        received.append(signum)
+        raise Interrupted(signum)
+
+    old = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    try:
+        yield received
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def format_render_summary(report: Any, output: str) -> str:
@@ -96,8 +123,10 @@ def format_render_summary(report: Any, output: str) -> str:
 
     ``report``: a ``vsugsp.render.run.RenderReport``.
     """
-    lines = [format_summary(report.src, report.out, report.seconds, report.work, output=output,
-                            codec=report.encoder)]
+    codec = report.encoder
+    if report.streams:
+        codec += f"; {report.streams} audio/subtitle stream{'s' if report.streams > 1 else ''} copied"
+    lines = [format_summary(report.src, report.out, report.seconds, report.work, output=output, codec=codec)]
     retried = f", {report.retried} retried after a worker was lost" if report.retried else ""
     lines.append(f"chunks:  {report.chunks}: {report.rendered} rendered, {report.reused} reused "
                  f"from {report.work_dir}{retried}")

@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -53,6 +54,8 @@ class RenderSettings:
     threads: CPU threads per worker; None → cores // workers on this machine, 1 on a cluster.
     address: a running Ray cluster ("HOST:PORT" or "auto"), or None for an embedded one.
     retries: times Ray reruns a chunk whose worker process died.
+    streams: indices of the source's audio/subtitle streams copied into OUT
+        (``vsugsp.remux.copyable_streams``); empty: video only.
     """
 
     source: Path
@@ -67,6 +70,7 @@ class RenderSettings:
     threads: int | None = None
     address: str | None = None
     retries: int = 3
+    streams: tuple[int, ...] = ()
 
 
 @dataclass
@@ -80,6 +84,7 @@ class RenderReport:
     seconds: wall time of the whole render; stitch_seconds: of the remux alone;
     chunk_seconds: task wall time of each chunk rendered by this run.
     nodes: Ray node id -> chunks it rendered in this run.
+    streams: audio/subtitle streams copied from the source.
     """
 
     src: Any
@@ -98,6 +103,7 @@ class RenderReport:
     stitch_seconds: float = 0.0
     chunk_seconds: list[float] = field(default_factory=list)
     nodes: dict[str, int] = field(default_factory=dict)
+    streams: int = 0
 
 
 def default_work_dir(output: Path) -> Path:
@@ -166,9 +172,9 @@ def _cluster(settings: RenderSettings, gpu: bool) -> Iterator[_Cluster]:
     import ray
 
     quiet = dict(log_to_driver=False, logging_level=logging.WARNING, configure_logging=True)
-    # ray.init puts its own crash reporter on SIGTERM; the caller's handler (the
-    # CLI's: stop, keep the finished chunks, exit 143) is put back after it.
-    on_sigterm = signal.getsignal(signal.SIGTERM)
+    # ray.init puts its own crash reporter on SIGTERM; the caller's handlers (the
+    # CLI's: stop, keep the finished chunks, exit 143/130) are put back after it.
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     if settings.address is None:
         cores = local_cores()
         gpus = 0
@@ -195,8 +201,10 @@ def _cluster(settings: RenderSettings, gpu: bool) -> Iterator[_Cluster]:
         per_worker_gpu = 1 if gpu and cluster_gpus else 0
         fits = cluster_gpus if per_worker_gpu else int(resources.get("CPU", 1)) // threads
         workers = settings.workers or max(1, fits)
-    if on_sigterm is not None:
-        signal.signal(signal.SIGTERM, on_sigterm)
+    if threading.current_thread() is threading.main_thread():
+        for signum, handler in handlers.items():
+            if handler is not None:
+                signal.signal(signum, handler)
     try:
         yield _Cluster(workers, threads, per_worker_gpu)
     finally:
@@ -215,31 +223,6 @@ def _pair_start(src: Any, out: Any) -> Callable[[int], int] | None:
     if rmap.num_frames != out.num_frames:
         return None
     return lambda n: rmap.outputs_of(rmap.position(n)[0]).start
-
-
-def _check_output(output: Path, encoder: str) -> None:
-    """Refuse, before anything is rendered, an output whose container is unknown
-    or cannot hold ``encoder``'s video. (Nothing is written.)"""
-    import av
-
-    if output.is_dir():
-        raise ValueError(f"vsugsp: -o {str(output)!r} is a directory; name a video file")
-    try:
-        container = av.open(str(output.with_name(f".{output.stem}.check{output.suffix}")), "w")
-    except ValueError:
-        raise ValueError(
-            f"vsugsp: -o {str(output)!r}: no container for the extension {output.suffix!r}; "
-            "use .mkv, .mp4, .mov, .nut or .avi"
-        ) from None
-    try:
-        container.add_stream(encoder, rate=24)
-    except ValueError:
-        raise ValueError(
-            f"vsugsp: -o {str(output)!r}: the {container.format.name} container cannot hold {encoder} "
-            "video; use .mkv or another --codec"
-        ) from None
-    finally:
-        container.close()
 
 
 def _job_kwargs(kwargs: dict[str, Any], gpu: bool) -> dict[str, Any]:
@@ -327,6 +310,28 @@ def _run_chunks(
             ray.cancel(ref, force=True)
 
 
+def _finish(settings: RenderSettings, chunks: list[tuple[Path, int]], out: Any, trimmed: bool) -> None:
+    """Stitch ``chunks`` into a temporary file next to OUT, add the copied source
+    streams as ``vsugsp interpolate`` does, and rename it to OUT.
+
+    trimmed: only a part of the source was rendered (--frames), so the copied
+    streams stop where the video does.
+    """
+    from ..output import atomic_output, scratch_file
+    from ..remux import mux_with_source_streams
+    from .stitch import stitch
+
+    rate = Fraction(out.fps_num, out.fps_den)
+    with atomic_output(settings.output) as final:
+        if not settings.streams:
+            stitch(chunks, final, rate)
+            return
+        with scratch_file(settings.output, "video") as video:
+            stitch(chunks, video, rate)
+            duration = Fraction(out.num_frames) / rate if trimmed else None
+            mux_with_source_streams(video, settings.source, final, list(settings.streams), duration=duration)
+
+
 def render(settings: RenderSettings, progress: Callable[[int, int], None] | None = None) -> RenderReport:
     """Render ``settings.source`` to ``settings.output`` in chunks on Ray.
 
@@ -339,7 +344,7 @@ def render(settings: RenderSettings, progress: Callable[[int, int], None] | None
     from ..cli import open_source
     from ..encode import pick_codec
     from ..filter import interpolate
-    from .stitch import stitch
+    from ..output import check_output
 
     began = time.perf_counter()
     source = settings.source.resolve()
@@ -352,12 +357,13 @@ def render(settings: RenderSettings, progress: Callable[[int, int], None] | None
     if out.fps_num <= 0 or out.fps_den <= 0:
         raise ValueError("vsugsp: the output clip has no constant frame rate; cannot encode it")
     encoder = pick_codec(settings.codec)
-    _check_output(settings.output, encoder)
+    check_output(settings.output, encoder)  # the path and the container, before any frame is rendered
     chunks = plan_chunks(out.num_frames, settings.chunk_frames, _pair_start(src, out))
     manifest = Manifest.open(work_dir, _render_key(settings, out, encoder))
     todo = [c for c in chunks if not manifest.is_done(c)]
     gpu = _wants_gpu(settings.kwargs)
-    report = RenderReport(src, out, len(chunks), 0, len(chunks) - len(todo), 0, 0, 0, 0, encoder, work_dir)
+    report = RenderReport(src, out, len(chunks), 0, len(chunks) - len(todo), 0, 0, 0, 0, encoder, work_dir,
+                          streams=len(settings.streams))
     if todo:
         work_dir.mkdir(parents=True, exist_ok=True)
         manifest.save()
@@ -366,14 +372,8 @@ def render(settings: RenderSettings, progress: Callable[[int, int], None] | None
             _run_chunks(settings, todo, manifest, cluster, _job_kwargs(settings.kwargs, bool(cluster.gpus)),
                         progress, report)
     stitch_began = time.perf_counter()
-    settings.output.parent.mkdir(parents=True, exist_ok=True)
-    partial = settings.output.with_name(f".{settings.output.stem}.partial{settings.output.suffix}")
-    try:
-        stitch([(manifest.chunk_path(c, CHUNK_SUFFIX), c.start) for c in chunks], partial,
-               Fraction(out.fps_num, out.fps_den))
-        os.replace(partial, settings.output)
-    finally:
-        partial.unlink(missing_ok=True)
+    trimmed = settings.frames is not None and open_source(source).num_frames > src.num_frames
+    _finish(settings, [(manifest.chunk_path(c, CHUNK_SUFFIX), c.start) for c in chunks], out, trimmed)
     report.stitch_seconds = time.perf_counter() - stitch_began
     for rec in manifest.records.values():
         for k, v in rec.work.items():
