@@ -456,3 +456,84 @@ def test_fp16_preset_runs_bf16_on_a_cpu_that_has_it(net, monkeypatch):
     bf16 = results["1", "fp16"]
     assert not np.array_equal(bf16, exact)  # bf16 arithmetic did run
     assert float(np.abs(bf16 - exact).mean()) < 0.02
+
+
+# ------------------------------------------------------------------ faults and memory (issue 15)
+
+
+def _breaks_at(clip, bad: int):
+    def boom(n, f):
+        if n == bad:
+            raise RuntimeError(f"decoder exploded at {n}")
+        return f
+
+    return core.std.ModifyFrame(clip, clip, boom)
+
+
+@pytest.mark.parametrize("factor", [2, Fraction(5, 2)])
+def test_a_broken_source_frame_fails_only_the_frames_that_need_it(net, factor):
+    from vsugsp.timing import RateMap
+
+    src = moving(vs.YUV420P8, 32, 24, length=12)
+    out = run(_breaks_at(src, 5), net, factor, flow_prior="none")
+    rmap = RateMap(12, Fraction(factor))
+    failed = set()
+    for n in range(out.num_frames):
+        try:
+            out.get_frame(n)
+        except vs.Error as e:
+            assert "decoder exploded at 5" in str(e)
+            failed.add(n)
+    # pixels from frame 5: pairs (4, 5) and (5, 6) interpolated, and frame 5 shown;
+    # plus the first frame after them, whose _SceneChangePrev needs the cut decision of (5, 6)
+    needs = {n for n in range(out.num_frames) if 5 in (rmap.position(n)[0], rmap.position(n)[0] + 1)
+             and not (rmap.position(n) == (4, 0))}
+    after = min(n for n in range(out.num_frames) if rmap.position(n) == (6, 0))
+    assert failed == needs | {after}, sorted(failed)
+    # the source frames next to the broken one still come out, as they are
+    good = run(src, net, factor, flow_prior="none")
+    for n in sorted(set(range(out.num_frames)) - failed):
+        assert same_pixels(out.get_frame(n), good.get_frame(n)), n
+
+
+def test_async_requests_fail_the_same_frames(net):
+    src = moving(vs.YUV420P8, 32, 24, length=12)
+    out = run(_breaks_at(src, 5), net, flow_prior="none")
+    futures = {n: out.get_frame_async(n) for n in range(out.num_frames)}
+    failed = set()
+    for n, fut in futures.items():
+        try:
+            fut.result()
+        except vs.Error:
+            failed.add(n)
+    assert failed == {9, 10, 11, 12}
+
+
+def test_failing_source_names_the_frame(net):
+    from vsugsp.diagnose import failing_source
+
+    src = _breaks_at(moving(vs.YUV420P8, 32, 24, length=12), 5)
+    out = run(src, net, flow_prior="none")
+    assert failing_source(src, out, 9) == (5, "RuntimeError: decoder exploded at 5")
+    assert failing_source(src, out, 20) is None
+
+
+@pytest.mark.parametrize("size", [(64, 48), (192, 144)])
+def test_vapoursynth_caches_stay_within_cache_frames_under_seeking(net, size):
+    """VapourSynth's own caches would grow on every node under random requests (issue 15, item 10)."""
+    from vsugsp.vscache import uncached
+
+    w, h = size
+    src = uncached(moving(vs.YUV420P8, w, h, length=24))  # the source itself holds nothing
+    out = run(src, net, flow_prior="none", cache_frames=3)
+    order = list(range(out.num_frames))
+    random.Random(0).shuffle(order)
+    base = core.used_cache_size
+    for n in order:
+        out.get_frame(n)
+    held = core.used_cache_size - base
+    from vsugsp.scene import THUMB_WIDTH
+
+    rgb_frame = w * h * 3 * 4  # float RGB source frames and GRAYS scene thumbnails, cache_frames of each
+    thumb = THUMB_WIDTH * (THUMB_WIDTH * h // w) * 4
+    assert held <= 3 * (rgb_frame + thumb) + 2 * rgb_frame, held / rgb_frame

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .vscache import uncached
+
 if TYPE_CHECKING:  # pragma: no cover
     import vapoursynth as vs
 
@@ -116,14 +118,15 @@ def to_rgb(clip: "vs.VideoNode") -> "vs.VideoNode":
         _apply_spec(out.props, resolve_color(f.props, fam, w, h))
         return out
 
-    tagged = core.std.ModifyFrame(clip, clip, _normalize)
+    # the steps hold no frames (vsugsp.vscache); the caller decides the result's cache
+    tagged = uncached(core.std.ModifyFrame(clip, clip, _normalize))
     if fmt.color_family == vs.GRAY:
-        gray = core.resize.Point(tagged, format=vs.GRAYS)
+        gray = uncached(core.resize.Point(tagged, format=vs.GRAYS))
         return core.std.ShufflePlanes([gray, gray, gray], [0, 0, 0], vs.RGB)
     if fmt.color_family == vs.YUV:
         # Two steps (chroma to full size in float, then the matrix) give the same
         # numbers as one and run an order of magnitude faster for subsampled input.
-        tagged = core.resize.Point(tagged, format=vs.YUV444PS)
+        tagged = uncached(core.resize.Point(tagged, format=vs.YUV444PS))
     return core.resize.Point(tagged, format=vs.RGBS)
 
 
@@ -144,8 +147,8 @@ def from_rgb(rgb: "vs.VideoNode", fmt: "vs.VideoFormat", spec_src: "vs.VideoNode
     fam = int(fmt.color_family)
     w, h = rgb.width, rgb.height
     if fmt.color_family == vs.GRAY:
-        planes = [core.std.ShufflePlanes(rgb, p, vs.GRAY) for p in range(3)]
-        base = core.std.Expr(planes, "x y + z + 3 /")
+        planes = [uncached(core.std.ShufflePlanes(rgb, p, vs.GRAY)) for p in range(3)]
+        base = uncached(core.std.Expr(planes, "x y + z + 3 /"))
     else:
         base = rgb
     blank = core.std.BlankClip(rgb, format=fmt.id, keep=True)
@@ -160,15 +163,15 @@ def from_rgb(rgb: "vs.VideoNode", fmt: "vs.VideoFormat", spec_src: "vs.VideoNode
                 kw = dict(format=fmt.id, dither_type="none")
                 src = base
                 if fmt.color_family == vs.YUV:
-                    src = core.resize.Point(base, format=vs.YUV444PS, matrix=spec.matrix)
+                    src = uncached(core.resize.Point(base, format=vs.YUV444PS, matrix=spec.matrix))
                     kw.update(chromaloc=spec.chromaloc)
                 if fmt.sample_type == vs.INTEGER:
                     kw.update(range=spec.range)
-                node = core.resize.Point(src, **kw)
+                node = uncached(core.resize.Point(src, **kw))
                 nodes[spec] = node
             return node
 
     def _select(n: int, f: "vs.VideoFrame") -> "vs.VideoNode":
         return _node(resolve_color(f.props, fam, w, h))
 
-    return core.std.FrameEval(blank, _select, prop_src=[spec_src])
+    return uncached(core.std.FrameEval(blank, _select, prop_src=[spec_src]))

@@ -96,7 +96,7 @@ def _info_clip(src: vs.VideoNode, mode: str, threshold: float) -> vs.VideoNode:
         return stats
     thumbs = scene.scene_clip(src, mode, threshold)
     names = [_DIFF_PROP.format(p) + "Diff" for p in range(src.format.num_planes)]
-    return core.std.CopyFrameProps(thumbs, stats, props=names)
+    return core.std.CopyFrameProps(thumbs, stats, props=names)  # thumbnail-sized (bounded by the caller)
 
 
 def _identical(props: Any, planes: int) -> bool:
@@ -346,5 +346,5 @@ def _build_graph(
     final = uncached(core.std.ModifyFrame(selected, [selected, src_a, src_b, info_prev, info_a, info_b], _finish))
     if src_fps is not None:
         out_fps = src_fps * rmap.ratio
-        final = core.std.AssumeFPS(final, fpsnum=out_fps.numerator, fpsden=out_fps.denominator)
+        final = uncached(core.std.AssumeFPS(final, fpsnum=out_fps.numerator, fpsden=out_fps.denominator))
     return final

@@ -188,17 +188,19 @@ def scene_clip(clip: "vs.VideoNode", mode: str, threshold: float) -> "vs.VideoNo
     """
     import vapoursynth as vs
 
+    from .vscache import uncached
+
     core = vs.core
     count = clip.num_frames
     fam = clip.format.color_family
     w, h = _thumb_size(clip.width, clip.height)
     if fam == vs.RGB:
-        thumb = core.resize.Bilinear(clip, w, h, format=vs.RGBS)
+        thumb = uncached(core.resize.Bilinear(clip, w, h, format=vs.RGBS))
     else:
-        luma = clip if fam == vs.GRAY else core.std.ShufflePlanes(clip, 0, vs.GRAY)
+        luma = clip if fam == vs.GRAY else uncached(core.std.ShufflePlanes(clip, 0, vs.GRAY))
         # Thumbnail of luma only: matrix props are irrelevant and may be unset.
-        thumb = core.resize.Bilinear(luma, w, h, format=vs.GRAYS)
-    nxt = thumb[1:] + thumb[-1] if count > 1 else thumb
+        thumb = uncached(core.resize.Bilinear(luma, w, h, format=vs.GRAYS))
+    nxt = uncached(thumb[1:] + thumb[-1]) if count > 1 else thumb  # thumbnails: the caller caches the result
 
     def _luma(f: "vs.VideoFrame") -> np.ndarray:
         if f.format.num_planes == 3:
