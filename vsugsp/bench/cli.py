@@ -204,6 +204,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     mpv_bench.add_arguments(mp)
     mp.set_defaults(func=mpv_bench.run_args)
 
+    from . import scaling
+
+    sc = sub.add_parser("scaling", help="vsugsp render with 1 vs N workers on Ray; modelled fps of N machines",
+                        description=scaling.__doc__.split("\n\n")[0])
+    scaling.add_arguments(sc)
+    sc.set_defaults(func=scaling.run_args)
+
     from . import ablation
 
     ab = sub.add_parser("ablation", help="the network against its DIS prior, one correction at a time "

@@ -82,7 +82,9 @@ class RenderReport:
     retried: chunks that had to be rerun after their worker died.
     work: the engine's tally over every chunk (reused ones included).
     seconds: wall time of the whole render; stitch_seconds: of the remux alone;
-    chunk_seconds: task wall time of each chunk rendered by this run.
+    render_seconds: wall time from the first chunk submitted to the last one written;
+    chunk_runs: per chunk rendered by this run: index, frames, seconds (task wall
+        time), setup_seconds (of it, before the first frame), bytes, node, pid.
     nodes: Ray node id -> chunks it rendered in this run.
     streams: audio/subtitle streams copied from the source.
     """
@@ -101,7 +103,8 @@ class RenderReport:
     work: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     stitch_seconds: float = 0.0
-    chunk_seconds: list[float] = field(default_factory=list)
+    render_seconds: float = 0.0
+    chunk_runs: list[dict[str, Any]] = field(default_factory=list)
     nodes: dict[str, int] = field(default_factory=dict)
     streams: int = 0
 
@@ -289,6 +292,7 @@ def _run_chunks(
         ).remote(job, board)
         pending[ref] = chunk
 
+    began = time.perf_counter()
     try:
         while queue or pending:
             while queue and len(pending) < cluster.workers:
@@ -299,11 +303,16 @@ def _run_chunks(
                 result = _result(ref, chunk, settings.retries)
                 _write_chunk(manifest, result)
                 report.rendered += 1
-                report.chunk_seconds.append(result.seconds)
+                report.chunk_runs.append({
+                    "index": chunk.index, "frames": chunk.frames, "seconds": result.seconds,
+                    "setup_seconds": result.setup_seconds, "bytes": len(result.data), "node": result.node,
+                    "pid": result.pid,
+                })
                 report.nodes[result.node] = report.nodes.get(result.node, 0) + 1
                 report.encoder = result.encoder
             if progress is not None:
                 progress(min(ray.get(board.done.remote()), total), total)
+        report.render_seconds = time.perf_counter() - began
         report.retried = sum(1 for n in ray.get(board.attempts.remote()).values() if n > 1)
     finally:
         for ref in pending:

@@ -60,6 +60,8 @@ class ChunkResult:
 
     work: the engine's tally over the chunk (frames_interpolated, ...);
     seconds: wall time of the task, opening the source included;
+    setup_seconds: the part of it before the first frame (imports, on a fresh
+        worker the model load too, opening the source, building the graph);
     node, pid: where it ran.
     """
 
@@ -71,6 +73,7 @@ class ChunkResult:
     node: str
     pid: int
     work: dict[str, int] = field(default_factory=dict)
+    setup_seconds: float = 0.0
 
 
 def _use_threads(threads: int) -> None:
@@ -88,12 +91,12 @@ def render_chunk(job: ChunkJob, report: Callable[[int], None] | None = None) -> 
     Raises what ``vsugsp interpolate`` would raise for the same settings
     (``vs.Error``/``ValueError`` for user errors).
     """
+    began = time.perf_counter()
     from ..cli import open_source
     from ..encode import write_video
     from ..engine import tally
     from ..filter import interpolate
 
-    began = time.perf_counter()
     _use_threads(job.threads)
     chunk = job.chunk
     clip = open_source(job.source, job.frames)
@@ -112,6 +115,7 @@ def render_chunk(job: ChunkJob, report: Callable[[int], None] | None = None) -> 
             report(done)
 
     before = tally()
+    setup = time.perf_counter() - began
     with tempfile.TemporaryDirectory(prefix="vsugsp-chunk-") as tmp:
         path = Path(tmp) / f"{chunk.name}{CHUNK_SUFFIX}"
         encoder = write_video(out[chunk.start : chunk.stop], path, crf=job.crf, codec=job.codec,
@@ -124,6 +128,7 @@ def render_chunk(job: ChunkJob, report: Callable[[int], None] | None = None) -> 
         sha256=sha256_bytes(data),
         encoder=encoder,
         seconds=time.perf_counter() - began,
+        setup_seconds=setup,
         node=socket.gethostname(),
         pid=os.getpid(),
         work={k: after[k] - before.get(k, 0) for k in after},
