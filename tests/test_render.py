@@ -112,6 +112,7 @@ def test_render_matches_interpolate_at_a_fractional_rate(clips, tmp_path, capsys
     assert "1 audio/subtitle stream copied" in captured.out
     assert "workers: 2 x 1 thread" in captured.out and "output:  60 frames" in captured.out
     assert "60/60 frames" in captured.err  # one bar over the whole render
+    assert captured.out.startswith("input:")  # nothing but the summary on stdout (Ray's notices go to stderr)
     assert not (tmp_path / "out.mkv.chunks").exists()  # the default work dir goes after success
 
 
