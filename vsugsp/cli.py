@@ -10,7 +10,9 @@ when it is run.
 
 User errors print `vsugsp: error: ...` on stderr and exit with 2; other
 failures print `vsugsp: internal error: ...` and exit with 1. Neither shows a
-traceback unless VSUGSP_DEBUG=1 is set.
+traceback unless VSUGSP_DEBUG=1 is set. SIGINT and SIGTERM stop any command
+cleanly with 130/143 (vsugsp.signals), also while the extensions import; a
+closed stdout pipe ends it quietly with 141.
 """
 
 from __future__ import annotations
