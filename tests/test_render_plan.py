@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ import vapoursynth as vs
 
 from vsugsp.render.board import Board
 from vsugsp.render.manifest import Manifest, sha256_bytes
-from vsugsp.render.plan import Chunk, plan_chunks, worker_threads
+from vsugsp.render.plan import Chunk, local_workers, plan_chunks, worker_threads
 from vsugsp.timing import RateMap
 from vsclips import moving
 from test_encode import decoded_planes
@@ -61,6 +60,16 @@ def test_workers_never_oversubscribe_cores():
     assert worker_threads(2, 2) == 1
     assert worker_threads(16, 3) == 5
     assert worker_threads(2, 4) == 1  # more workers than cores: one thread each
+
+
+def test_local_workers_fill_the_machine_within_memory_and_gpus():
+    gib = 1 << 30
+    assert local_workers(2, 24 * gib, 0) == (2, 1, 0)  # one one-thread worker per core
+    assert local_workers(16, 8 * gib, 0) == (4, 4, 0)  # memory allows 4 workers: 4 threads each
+    assert local_workers(16, None, 0, threads=4) == (4, 4, 0)  # threads given: cores // threads workers
+    assert local_workers(16, 64 * gib, 2) == (2, 8, 1)  # one worker per GPU
+    assert local_workers(2, 24 * gib, 0, workers=1) == (1, 2, 0)
+    assert local_workers(16, 64 * gib, 2, workers=4) == (4, 4, 0)  # more workers than GPUs: CPU only
 
 
 # ---------------------------------------------------------------- manifest

@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_CHUNK_FRAMES", "Chunk", "plan_chunks", "worker_threads"]
+__all__ = ["DEFAULT_CHUNK_FRAMES", "MEMORY_PER_WORKER", "Chunk", "plan_chunks", "worker_threads", "local_workers"]
+
+#: The least memory (bytes) a CPU worker gets when the number of local workers is chosen.
+MEMORY_PER_WORKER = 2 << 30
 
 #: Output frames per chunk when --chunk is not given: about 5 s of 60 fps video,
 #: small enough to spread over many workers and to lose little on a crash.
@@ -72,3 +75,26 @@ def worker_threads(cores: int, workers: int) -> int:
     if workers < 1:
         raise ValueError(f"vsugsp: --workers must be at least 1, got {workers}")
     return max(1, cores // workers)
+
+
+def local_workers(
+    cores: int, memory: int | None, gpus: int, workers: int | None = None, threads: int | None = None
+) -> tuple[int, int, int]:
+    """(workers, threads per worker, GPUs per worker) for an embedded cluster on one machine.
+
+    ``cores``: CPU cores; ``memory``: bytes of RAM (None: unknown); ``gpus``:
+    GPUs the network may use; ``workers``/``threads``: what the user asked
+    for (None: choose). With GPUs, one worker per GPU, each with one GPU;
+    otherwise as many one-thread workers as there are cores (``cores //
+    threads`` when ``threads`` is given), at most one per ``MEMORY_PER_WORKER``
+    of RAM. Threads default to ``worker_threads(cores, workers)``.
+    """
+    if workers is None:
+        if gpus:
+            workers = gpus
+        else:
+            workers = max(1, cores // (threads or 1))
+            if memory:
+                workers = max(1, min(workers, memory // MEMORY_PER_WORKER))
+    threads = threads or worker_threads(cores, workers)
+    return workers, threads, 1 if gpus and workers <= gpus else 0

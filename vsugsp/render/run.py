@@ -27,16 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from .manifest import Manifest
-from .plan import DEFAULT_CHUNK_FRAMES, Chunk, plan_chunks, worker_threads
+from .plan import DEFAULT_CHUNK_FRAMES, Chunk, local_workers, plan_chunks
 from .tasks import CHUNK_SUFFIX, ChunkJob, ChunkResult, chunk_task
 
 __all__ = ["RenderSettings", "RenderReport", "render", "default_work_dir", "local_cores"]
 
 log = logging.getLogger(__name__)
-
-#: The least memory (bytes) a local CPU worker gets when the number of workers is chosen.
-_MEMORY_PER_WORKER = 2 << 30
-
 
 @dataclass(frozen=True)
 class RenderSettings:
@@ -185,15 +181,8 @@ def _cluster(settings: RenderSettings, gpu: bool) -> Iterator[_Cluster]:
             import torch
 
             gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if settings.workers is not None:
-            workers = settings.workers
-        elif gpus:
-            workers = gpus
-        else:
-            memory = _total_memory()
-            workers = max(1, min(cores, memory // _MEMORY_PER_WORKER if memory else cores))
-        threads = settings.threads or worker_threads(cores, workers)
-        per_worker_gpu = 1 if gpus and workers <= gpus else 0
+        workers, threads, per_worker_gpu = local_workers(cores, _total_memory(), gpus, settings.workers,
+                                                         settings.threads)
         ray.init(num_cpus=workers * threads, num_gpus=gpus, include_dashboard=False,
                  _node_ip_address="127.0.0.1", **quiet)
     else:
