@@ -310,3 +310,20 @@ def test_non_finite_samples_read_as_zero(net, preset, fmt_name, recwarn):
         for p in range(f.format.num_planes):
             assert np.isfinite(np.asarray(f[p])).all(), (n, p)
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)], [str(w.message) for w in recwarn]
+
+
+@needs_cv2
+def test_dis_fast_runs_on_half_size_frames_and_returns_full_size_flows():
+    a = _textured(96, 128)
+    b = torch.roll(a, shifts=(2, 6), dims=(-2, -1))
+    pf = prior.prior_for("dis-fast", a, b)
+    assert pf.shape == (1, 4, 96, 128)
+    inner = pf[..., 16:-16, 16:-16]
+    # vectors are in the frame's own pixels, not the half-size ones
+    assert inner[0, 0].median() == pytest.approx(6, abs=0.6)
+    assert inner[0, 1].median() == pytest.approx(2, abs=0.6)
+    assert inner[0, 2].median() == pytest.approx(-6, abs=0.6)
+    assert prior.prior_for("none", a, b) is None
+    assert prior.prior_for("dis", a[..., :6, :6], b[..., :6, :6]) is None  # too small for DIS
+    with pytest.raises(ValueError, match="flow_prior"):
+        prior.resolve("dis-slow")

@@ -244,7 +244,7 @@ class Engine:
         if wanted == "auto" and flow_prior == "none":
             log.warning("vsugsp: OpenCV is not installed, so flow_prior='auto' runs without the DIS prior "
                         "(pip install opencv-python-headless)")
-        if flow_prior == "dis":
+        if flow_prior != "none":
             try:  # fail now, with the install hint, not on the first frame
                 prior.cv2_module()
             except ImportError as exc:
@@ -363,7 +363,6 @@ class Engine:
         self, i: int, chunk: tuple[Fraction, ...], frame0: Any, frame1: Any
     ) -> dict[Fraction, np.ndarray]:
         from .model.ensemble import ensemble_forward
-        from .model.prior import fits as prior_fits
 
         torch = self._torch
         n = len(chunk)
@@ -375,10 +374,10 @@ class Engine:
                 raise ValueError(f"vsugsp: frames {i} and {i + 1} differ in size: {tuple(a.shape)} vs {tuple(b.shape)}")
             tt = torch.tensor([float(t) for t in chunk], dtype=self.dtype, device=self.device)
             pair = None
-            if self.flow_prior == "dis" and prior_fits(a.shape[-2], a.shape[-1]):  # tiny frames: no prior
-                from .model.prior import pair_flow
+            if self.flow_prior != "none":  # one pair: shared by every t of the chunk (tiny frames: none)
+                from .model.prior import prior_for
 
-                pair = pair_flow(a, b)  # one pair: shared by every t of the chunk
+                pair = prior_for(self.flow_prior, a, b)
             image, macs, dense = ensemble_forward(
                 self.net,
                 a.expand(n, -1, -1, -1),

@@ -58,7 +58,7 @@ def evaluate_triplets(net, items: Sequence[Triplet], *, device: str = "cpu", mod
     from ..model import prior
 
     cap = {} if max_density is None else {"max_density": max_density}  # only networks that prune take it
-    use_prior = prior.resolve(flow_prior) == "dis"
+    setting = prior.resolve(flow_prior)
     per_item = []
     t0 = time.perf_counter()
     with torch.inference_mode():
@@ -68,8 +68,7 @@ def evaluate_triplets(net, items: Sequence[Triplet], *, device: str = "cpu", mod
                 raise ValueError(f"vsugsp: triplet {tr.name} has frames of different sizes: "
                                  f"{a.shape}, {b.shape}, {gt.shape}")
             ta, tb = _tensor(a, dev, dtype), _tensor(b, dev, dtype)
-            if use_prior:
-                cap["pair_flow"] = prior.pair_flow(ta, tb)
+            cap["pair_flow"] = prior.prior_for(setting, ta, tb)
             out = net(ta, tb, 0.5, mode=mode, backend=backend, threshold=threshold, scale=scale, **cap)
             pred = to_uint8(out.image.float())
             per_item.append({"name": tr.name, "psnr": psnr(pred, gt), "ssim": ssim(pred, gt),
@@ -85,6 +84,6 @@ def evaluate_triplets(net, items: Sequence[Triplet], *, device: str = "cpu", mod
             "seconds": seconds, "settings": {"device": str(dev), "mode": mode, "backend": backend,
                                              "threshold": threshold, "scale": scale,
                                              "max_density": max_density,
-                                             "flow_prior": "dis" if use_prior else "none",
+                                             "flow_prior": setting,
                                              "precision": "fp16" if half else "fp32"},
             "per_item": per_item}
