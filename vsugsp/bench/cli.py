@@ -129,7 +129,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Register ``bench`` (with ``quality``, ``speed``, ``dataset``, ``pruning``, ``mpv``, ``report``) on ``subparsers``."""
+    """Register ``bench`` (with ``quality``, ``speed``, ``dataset``, ``pruning``, ``mpv``, ``memory``, ``report``) on ``subparsers``."""
     from ..eval.datasets import DATASETS
     from ..eval.peers import PEERS
     from .quality import DEFAULT_PEERS, DEFAULT_PRESETS
@@ -137,7 +137,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     bench = subparsers.add_parser("bench", help="quality and speed benchmarks",
                                   description="Quality (frame-drop protocol, with peers), speed, test-set "
                                               "scores, and Markdown reports of saved results.")
-    sub = bench.add_subparsers(dest="bench_command", metavar="{quality,speed,dataset,pruning,mpv,report}")
+    sub = bench.add_subparsers(dest="bench_command", metavar="{quality,speed,dataset,pruning,mpv,memory,report}")
     bench.set_defaults(func=lambda args: (bench.print_help(sys.stderr), 2)[1])
 
     def outputs(p: argparse.ArgumentParser, plot: bool) -> None:
@@ -192,7 +192,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     d.add_argument("--json", metavar="PATH", help="write the results as JSON")
     d.set_defaults(func=cmd_dataset)
 
-    from . import mpv_bench, pruning
+    from . import memory, mpv_bench, pruning
 
     pr = sub.add_parser("pruning", help="does pruning save time? whole network and per layer at forced densities",
                         description=pruning.__doc__.splitlines()[0])
@@ -218,6 +218,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                         description=ablation.__doc__.split("\n\n")[0])
     ablation.add_arguments(ab)
     ab.set_defaults(func=ablation.run_args)
+
+    me = sub.add_parser("memory", help="RSS while rendering in order and with random seeks",
+                        description=memory.__doc__.split("\n\n")[0])
+    memory.add_arguments(me)
+    me.set_defaults(func=memory.run_args)
 
     r = sub.add_parser("report", help="print the Markdown tables of saved results JSON files")
     r.add_argument("results", nargs="+", metavar="JSON", help="results written with --json")
