@@ -14,7 +14,7 @@ def _run(workers: int = 2) -> dict:
                "node": "n", "pid": 1 + k % 2} for k, setup in enumerate((3.0, 3.0, 0.5, 0.5))]
     return {"workers": workers, "threads": 1, "output_frames": 40, "chunks": 4, "seconds": 30.0,
             "render_seconds": 27.0, "stitch_seconds": 0.4, "fps": 40 / 30, "render_fps": 40 / 27,
-            "load_average_before": 0.1, "chunk_runs": chunks, "frames_sha256": "x"}
+            "load_average_before": 0.1, "chunk_runs": chunks, "frames_sha256": "x", "steady_fps": workers / 1.0}
 
 
 def test_the_model_uses_the_measured_costs():

