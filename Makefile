@@ -26,11 +26,13 @@ test: bootstrap
 kernels:
 	@bash scripts/compile_kernels.sh
 
-# Speed (pruned vs dense), quality (frame-drop protocol with peers) and mpv
-# playback; JSON results under $(BENCH_OUT). Long on a CPU.
+# Speed (pruned vs dense), quality (frame-drop protocol with peers), mpv
+# playback and memory under seeking; JSON results under $(BENCH_OUT). Long on a CPU.
 bench: bootstrap
 	@mkdir -p $(BENCH_OUT)
 	$(PY) -m vsugsp bench speed --json $(BENCH_OUT)/speed.json
 	$(PY) -m vsugsp bench quality --json $(BENCH_OUT)/quality.json
 	$(PY) -m vsugsp bench pruning --json $(BENCH_OUT)/pruning.json
 	$(PY) -m vsugsp bench mpv --json $(BENCH_OUT)/mpv_bench.json
+	$(PY) -m vsugsp bench scaling --json $(BENCH_OUT)/scaling.json
+	$(PY) -m vsugsp bench memory --json $(BENCH_OUT)/memory.json
