@@ -2,9 +2,10 @@
 Ray tasks on one or many machines, resumable from a manifest in the work dir,
 stitched by remux (DESIGN §8, "Beyond one machine: Ray").
 
-Modules, one concern each: ``plan`` (pure chunk arithmetic), ``manifest``
-(the resumable record of finished chunks), ``tasks`` (the Ray task that
-renders one chunk), ``stitch`` (remux of the chunks into one file),
-``run`` (the driver: cluster, scheduling, progress) and ``cli`` (the
-subcommand).
+Modules, one concern each: ``plan`` (pure chunk and worker arithmetic),
+``manifest`` (the resumable record of finished chunks), ``tasks`` (the work
+of the Ray task that renders one chunk), ``board`` (the progress actor the
+tasks report to), ``stitch`` (remux of the chunks into one file), ``run``
+(the driver: Ray cluster, submitting chunks, writing them, stitching) and
+``cli`` (the subcommand).
 """
