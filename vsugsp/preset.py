@@ -45,8 +45,8 @@ class Preset:
     flow_prior: "none", or "dis": the network refines OpenCV's DIS optical flow
         between the two source frames (computed on the CPU, once per source pair)
         instead of searching for the motion from nothing; needs
-        ``opencv-python-headless``.  Best on large motion.  "dis-fast": DIS's
-        ultrafast preset on half-size frames (about a tenth of the cost).  "auto": "dis" where
+        ``opencv-python-headless``.  Best on large motion.  "dis-fast": DIS on
+        half-size frames (about a quarter of the cost, nearly the same flow).  "auto": "dis" where
         OpenCV is installed, else "none" (with a warning in the log).
     refine: which corrections the network makes to the flow it starts from (the DIS
         prior, or zero): any of "flow" (flow residuals), "fusion" (learned occlusion

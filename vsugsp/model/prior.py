@@ -47,8 +47,10 @@ def available() -> bool:
 
 
 #: ``flow_prior`` settings that run DIS: (DIS preset, fraction of the frame size it runs at).
-#: "dis-fast" costs about a tenth of "dis" (ultrafast on half-size frames, flows upsampled).
-VARIANTS: dict[str, tuple[str, float]] = {"dis": ("medium", 1.0), "dis-fast": ("ultrafast", 0.5)}
+#: "dis-fast" runs on half-size frames (flows upsampled): a quarter of the pixels, and on
+#: bigbuckbunny's first 48 frames the prior alone scores 34.44 dB against 34.49 at full size
+#: (ultrafast at full size: 34.33, ultrafast at half size: 33.81).
+VARIANTS: dict[str, tuple[str, float]] = {"dis": ("medium", 1.0), "dis-fast": ("medium", 0.5)}
 SETTINGS = ("none", *VARIANTS, "auto")
 
 
