@@ -34,7 +34,8 @@ PROTOCOL = {
     "ssim": "per frame: Gaussian window 11x11 sigma 1.5, population covariance, L=255, each RGB channel, "
             "averaged (= skimage structural_similarity with gaussian_weights=True); clip value = mean",
     "timing": "seconds = wall time producing the scored frames (in order, VapourSynth prefetch, incl. decoding "
-              "and RGB conversion, excl. scoring); fps = scored frames / seconds",
+              "and RGB conversion, excl. scoring); fps = scored frames / seconds; adaptation s = the graph build of a "
+              "method with scene adaptation (adapt=N: the fine-tuning on the kept frames), not in seconds or fps",
 }
 
 

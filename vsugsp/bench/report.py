@@ -24,6 +24,11 @@ def header_markdown(data: dict) -> str:
             f"vsugsp commit {commit}._")
 
 
+def _adapts(result: dict) -> bool:
+    """True for a ugsp method that adapted the network to the clip (its setup time is the adaptation)."""
+    return bool((result.get("params") or {}).get("adapt"))
+
+
 def quality_markdown(data: dict) -> str:
     """Per-clip tables of PSNR / SSIM / fps for every method, missing ones marked as such."""
     lines = [header_markdown(data), ""]
@@ -31,18 +36,20 @@ def quality_markdown(data: dict) -> str:
         lines.append(f"**{clip['name']}** ({clip['width']}×{clip['height']}, {clip['fps']} fps, source frames "
                      f"{clip['window'][0]}–{clip['window'][1] - 1}, {clip['scored_frames']} scored)")
         lines.append("")
-        lines.append("| method | PSNR (dB) | SSIM | fps | fps after 1st frame | seconds | frames | MACs run |")
-        lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        lines.append("| method | PSNR (dB) | SSIM | fps | fps after 1st frame | seconds | frames | MACs run "
+                     "| adaptation s |")
+        lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for r in data.get("results", []):
             if r["clip"] != clip["name"]:
                 continue
             if r.get("status") != "ok":
-                lines.append(f"| {r['method']} | {r.get('status', '?')}: {r.get('reason', '')} | | | | | | |")
+                lines.append(f"| {r['method']} | {r.get('status', '?')}: {r.get('reason', '')} | | | | | | | |")
                 continue
             lines.append(f"| {r['method']} | {_fmt(r['psnr'], '.2f')} | {_fmt(r['ssim'], '.4f')} | "
                          f"{_fmt(r['fps'], '.1f')} | {_fmt(r.get('fps_after_first'), '.1f')} | "
                          f"{_fmt(r['seconds'], '.1f')} | {r['frames']} | "
-                         f"{_fmt(r['mac_share'] * 100, '.0f') + ' %' if r.get('mac_share') is not None else '–'} |")
+                         f"{_fmt(r['mac_share'] * 100, '.0f') + ' %' if r.get('mac_share') is not None else '–'} | "
+                         f"{_fmt(r.get('setup_seconds'), '.0f') if _adapts(r) else '–'} |")
         lines.append("")
     proto = data.get("protocol", {})
     if proto:
