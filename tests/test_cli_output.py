@@ -130,7 +130,8 @@ def test_sigterm_stops_cleanly(tmp_path, tiny_model):
     src = write_clip(tmp_path / "in.mp4", frames=400, size=(64, 48))
     out = tmp_path / "out.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "vsugsp", "interpolate", str(src), "-o", str(out),
-                             "--device", "cpu", "--model", str(tiny_model), "--factor", "4"],
+                             "--device", "cpu", "--model", str(tiny_model), "--factor", "4",
+                             "--preset", "quality"],  # 4 passes a frame: still rendering when the signal comes
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     seen = b""
     while b"frames" not in seen:  # the progress bar: rendering has started
