@@ -300,3 +300,13 @@ def test_split_preset_overrides():
     assert split_preset("C:/presets/mine.yaml") == ("C:/presets/mine.yaml", {})
     with pytest.raises(ValueError, match="'scale' in 'quality:ensemble=1\\+scale' is not KEY=VALUE"):
         split_preset("quality:ensemble=1+scale")
+
+
+def test_bench_lists_keep_bracketed_overrides_whole():
+    from vsugsp.bench.cli import _list
+    from vsugsp.bench.quality import split_preset
+
+    items = _list("quality:refine=[fusion,rgb]+ensemble=1, fast,none-such")
+    assert items == ["quality:refine=[fusion,rgb]+ensemble=1", "fast", "none-such"]
+    assert split_preset(items[0]) == ("quality", {"refine": ["fusion", "rgb"], "ensemble": 1})
+    assert _list("none") == [] and _list(" ") == []

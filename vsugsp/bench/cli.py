@@ -16,11 +16,21 @@ from typing import Optional, Sequence
 
 
 def _list(text: str) -> list[str]:
-    """Comma-separated list; "none" or "" is the empty list."""
+    """Comma-separated list; "none" or "" is the empty list.  Commas inside [...] stay in
+    their item, so a preset override may be a list: ``quality:refine=[fusion,rgb],fast``."""
     t = text.strip()
     if t.lower() in ("", "none"):
         return []
-    return [x.strip() for x in t.split(",") if x.strip()]
+    items, cur, depth = [], "", 0
+    for ch in t:
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            items.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    items.append(cur)
+    return [x.strip() for x in items if x.strip()]
 
 
 def _write_outputs(data: dict, args: argparse.Namespace) -> None:
