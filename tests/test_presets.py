@@ -31,7 +31,7 @@ def test_bundled_values():
     assert q.ensemble == 4 and b.ensemble == f.ensemble == r.ensemble == 1
     assert sum(f.max_density) / 3 <= b.max_density  # fast computes no more on average, and from a higher threshold
     assert f.mode == "pruned" and f.threshold > b.threshold
-    assert f.scale_for(1080) == 0.5 and f.scale_for(720) == 1.0
+    assert f.scale_for(720) == 0.5 and f.scale_for(576) == 1.0
     assert r.precision == "fp16" and r.scale == 0.5
     assert r.mpv["cuda"]["max_pixels"] == 1920 * 1088
     assert r.get("mpv") is r.mpv and r.get("nonsense", 3) == 3
@@ -64,7 +64,7 @@ def test_user_yaml(tmp_path: Path):
     f = tmp_path / "mine.yaml"
     f.write_text("base: fast\nthreshold: 0.9\nmpv:\n  max_pixels: 1000\n")
     p = load_preset(str(f))
-    assert p.threshold == 0.9 and p.large_height == 720 and p.mpv == {"max_pixels": 1000}
+    assert p.threshold == 0.9 and p.large_height == 576 and p.mpv == {"max_pixels": 1000}
     g = tmp_path / "plain.yml"
     g.write_text("mode: dense\n")
     p = load_preset(g, batch=3)
@@ -80,7 +80,7 @@ def test_relative_base_is_read_from_the_yaml_folder(tmp_path: Path, monkeypatch)
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     p = load_preset(tmp_path / "presets" / "child.yaml")
-    assert (p.threshold, p.batch, p.large_height) == (0.8, 2, 720)
+    assert (p.threshold, p.batch, p.large_height) == (0.8, 2, 576)
     monkeypatch.chdir(tmp_path)  # the decoy must not win either
     p = load_preset("presets/child.yaml")
     assert p.threshold == 0.8

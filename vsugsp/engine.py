@@ -241,8 +241,8 @@ class Engine:
         from .model import prior
 
         wanted, flow_prior = flow_prior, prior.resolve(flow_prior)
-        if wanted == "auto" and flow_prior == "none":
-            log.warning("vsugsp: OpenCV is not installed, so flow_prior='auto' runs without the DIS prior "
+        if wanted in prior.AUTO and flow_prior == "none":
+            log.warning(f"vsugsp: OpenCV is not installed, so flow_prior={wanted!r} runs without the DIS prior "
                         "(pip install opencv-python-headless)")
         if flow_prior != "none":
             try:  # fail now, with the install hint, not on the first frame

@@ -24,7 +24,7 @@ MODES = ("dense", "pruned")
 PRECISIONS = ("fp16", "fp32")
 BACKENDS = ("auto", "reference", "cpu", "cuda")
 SCENE_MODES = ("auto", "props", "detect", "off")
-FLOW_PRIORS = ("none", "dis", "dis-fast", "auto")
+FLOW_PRIORS = ("none", "dis", "dis-fast", "auto", "auto-fast")
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Preset:
         between the two source frames (computed on the CPU, once per source pair)
         instead of searching for the motion from nothing; needs
         ``opencv-python-headless``.  Best on large motion.  "dis-fast": DIS on
-        half-size frames (about a quarter of the cost, nearly the same flow).  "auto": "dis" where
+        half-size frames (about a quarter of the cost, nearly the same flow).  "auto" / "auto-fast": "dis" / "dis-fast" where
         OpenCV is installed, else "none" (with a warning in the log).
     refine: which corrections the network makes to the flow it starts from (the DIS
         prior, or zero): any of "flow" (flow residuals), "fusion" (learned occlusion

@@ -51,15 +51,18 @@ def available() -> bool:
 #: bigbuckbunny's first 48 frames the prior alone scores 34.44 dB against 34.49 at full size
 #: (ultrafast at full size: 34.33, ultrafast at half size: 33.81).
 VARIANTS: dict[str, tuple[str, float]] = {"dis": ("medium", 1.0), "dis-fast": ("medium", 0.5)}
-SETTINGS = ("none", *VARIANTS, "auto")
+#: "auto" / "auto-fast": "dis" / "dis-fast" where OpenCV is installed, else "none"
+AUTO = {"auto": "dis", "auto-fast": "dis-fast"}
+SETTINGS = ("none", *VARIANTS, *AUTO)
 
 
 def resolve(setting: str) -> str:
-    """A ``flow_prior`` setting made concrete: "auto" is "dis" where OpenCV is installed, else "none"."""
+    """A ``flow_prior`` setting made concrete: "auto" is "dis" where OpenCV is installed, else "none"
+    ("auto-fast" likewise with "dis-fast")."""
     if setting not in SETTINGS:
         raise ValueError(f"vsugsp: flow_prior={setting!r}; allowed: {', '.join(SETTINGS)}")
-    if setting == "auto":
-        return "dis" if available() else "none"
+    if setting in AUTO:
+        return AUTO[setting] if available() else "none"
     return setting
 
 
