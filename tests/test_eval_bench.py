@@ -267,9 +267,11 @@ def test_calibration_bar_on_carphone():
     assert by["dis"]["psnr"] > by["blend"]["psnr"]
 
 
-def test_shipped_weights_beat_mvtools_on_carphone():
-    """Issue #4's bar on the real carphone clip with the packaged weights (measured +1.11 dB on 2026-12-02);
-    and pruning (balanced) stays within 0.2 dB of the same settings run dense (measured −0.11 dB)."""
+def test_shipped_presets_on_carphone():
+    """Issue 13's bars that the packaged weights meet on the real carphone clip (peers in the same run):
+    fast beats the better of mvtools and SVPflow by >= 0.3 dB; quality is not below the DIS peer
+    (it keeps the prior's flow; measured +0.0x dB, the goal of +0.5 is not met yet) and beats mvtools
+    by >= 1 dB; pruning (balanced) stays within 0.2 dB of the same settings run dense."""
     from vsugsp.eval.clips import default_clips
     from vsugsp.model import prior
     from vsugsp.model.io import resolve
@@ -280,14 +282,18 @@ def test_shipped_weights_beat_mvtools_on_carphone():
     except (FileNotFoundError, ValueError) as e:
         pytest.skip(str(e))
     if not prior.available():
-        pytest.skip("OpenCV is not installed: the quality preset would run without its flow prior")
-    data = run_quality([spec], ["mvtools", "ugsp:quality", "ugsp:balanced", "ugsp:balanced:mode=dense"],
+        pytest.skip("OpenCV is not installed: the presets would run without their flow prior")
+    data = run_quality([spec], ["mvtools", "svp", "dis", "ugsp:quality", "ugsp:balanced",
+                                "ugsp:balanced:mode=dense", "ugsp:fast"],
                        device="cpu", show_progress=False, per_frame=False)
     by = {r["method"]: r for r in data["results"]}
-    if by["mvtools"]["status"] != "ok":
-        pytest.skip(by["mvtools"].get("reason", "mvtools unavailable"))
+    for peer in ("mvtools", "svp"):
+        if by[peer]["status"] != "ok":
+            pytest.skip(by[peer].get("reason", f"{peer} unavailable"))
     assert by["ugsp:quality"]["frames"] == 59
-    assert by["ugsp:quality"]["psnr"] > by["mvtools"]["psnr"] + 0.5
+    assert by["ugsp:quality"]["psnr"] > by["mvtools"]["psnr"] + 1.0
+    assert by["ugsp:quality"]["psnr"] > by["dis"]["psnr"] - 0.05
+    assert by["ugsp:fast"]["psnr"] > max(by["mvtools"]["psnr"], by["svp"]["psnr"]) + 0.3
     assert by["ugsp:balanced"]["psnr"] > by["ugsp:balanced:mode=dense"]["psnr"] - 0.2
 
 
