@@ -68,8 +68,9 @@ def evaluate_triplets(net, items: Sequence[Triplet], *, device: str = "cpu", mod
                 raise ValueError(f"vsugsp: triplet {tr.name} has frames of different sizes: "
                                  f"{a.shape}, {b.shape}, {gt.shape}")
             ta, tb = _tensor(a, dev, dtype), _tensor(b, dev, dtype)
-            cap["pair_flow"] = prior.prior_for(setting, ta, tb)
-            out = net(ta, tb, 0.5, mode=mode, backend=backend, threshold=threshold, scale=scale, **cap)
+            pf = prior.prior_for(setting, ta, tb)
+            kw = cap if pf is None else {**cap, "pair_flow": pf}  # networks without a prior input take none
+            out = net(ta, tb, 0.5, mode=mode, backend=backend, threshold=threshold, scale=scale, **kw)
             pred = to_uint8(out.image.float())
             per_item.append({"name": tr.name, "psnr": psnr(pred, gt), "ssim": ssim(pred, gt),
                              "ie": mean_abs_error(pred, gt), "macs": int(out.macs),
