@@ -303,9 +303,26 @@ def _run_chunks(
                 progress(min(ray.get(board.done.remote()), total), total)
         report.render_seconds = time.perf_counter() - began
         report.retried = sum(1 for n in ray.get(board.attempts.remote()).values() if n > 1)
-    finally:
-        for ref in pending:
-            ray.cancel(ref, force=True)
+    except KeyboardInterrupt:
+        # A stop signal: an embedded cluster's workers die with ray.shutdown(), so
+        # nothing is cancelled here. Force-cancelling tasks whose replies are in
+        # flight trips a check in Ray's core worker (seen with Ray 2.60: "Tried to
+        # complete task that was not pending"), which kills the driver before it
+        # can report the stop and exit 130/143.
+        if settings.address is not None:
+            _cancel(pending)
+        raise
+    except BaseException:
+        _cancel(pending)
+        raise
+
+
+def _cancel(pending: dict[Any, Chunk]) -> None:
+    """Stop the chunk tasks still running on a cluster that outlives this render."""
+    import ray
+
+    for ref in pending:
+        ray.cancel(ref, force=True)
 
 
 def _finish(settings: RenderSettings, chunks: list[tuple[Path, int]], out: Any, trimmed: bool) -> None:
