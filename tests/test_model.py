@@ -4,12 +4,16 @@ import torch
 
 from vsugsp.model import ModelConfig, UGSPNet, load, save
 from vsugsp.model.masks import forced_masks, labels_from_uncertainty
+from vsugsp.sparse.backends import TileBackend
+
+#: the tile backend with 4×4 tiles: several tiles even on the tests' small frames
+TILES4 = TileBackend(4)
 
 
 @pytest.fixture(scope="module")
 def net():
     torch.manual_seed(0)
-    n = UGSPNet(ModelConfig(width="small", tile=4)).eval()
+    n = UGSPNet(ModelConfig(width="small")).eval()
     # random init predicts near-zero flow; make mask logits decisive so masks are mixed
     with torch.no_grad():
         for blk in (n.dec16, n.dec8, n.dec4):
@@ -31,7 +35,7 @@ def test_shapes_odd_sizes_and_range(net):
         assert out.flow.shape == (2, 4, 37, 53)
         assert out.uncertainty.shape == (2, 1, 37, 53)
         assert 0.0 <= float(out.image.min()) and float(out.image.max()) <= 1.0
-    assert len(net(a, b, 0.5, mode="pruned").masks) == 3
+    assert len(net(a, b, 0.5, mode="pruned", backend=TILES4).masks) == 3
 
 
 @torch.no_grad()
@@ -51,7 +55,7 @@ def test_pruned_with_all_on_masks_equals_dense(net):
     dense = net(a, b, 0.3, mode="dense")
     sizes = [(8, 12), (16, 24), (32, 48)]
     ones = [torch.ones(1, 1, *s, dtype=torch.bool) for s in sizes]
-    for backend in ("reference", "cpu"):
+    for backend in ("reference", TILES4):
         pr = net(a, b, 0.3, mode="pruned", backend=backend, masks=ones)
         assert torch.allclose(pr.image, dense.image, atol=1e-5)
         assert pr.mask_macs == dense.dense_macs
@@ -63,14 +67,14 @@ def test_cpu_backend_equals_reference_on_predicted_masks(net):
 
     a, b = _pair(2, 64, 80, seed=3)
     ref = net(a, b, 0.5, mode="pruned", backend="reference")
-    cpu = net(a, b, 0.5, mode="pruned", backend="cpu", max_density=0.5)
+    cpu = net(a, b, 0.5, mode="pruned", backend=TILES4, max_density=0.5)
     dens = [float(m.float().mean()) for m in cpu.masks]
     assert all(0.0 < d < 1.0 for d in dens), dens  # the masks really prune something
     # the CPU computes whole tiles, so its masks are widened to them ...
     for m in cpu.masks:
-        assert torch.equal(tile_union(m, net.config.tile), m)
-    uncapped = net(a, b, 0.5, mode="pruned", backend="cpu")
-    assert torch.equal(uncapped.masks[0], tile_union(ref.masks[0], net.config.tile))
+        assert torch.equal(tile_union(m, TILES4.tile), m)
+    uncapped = net(a, b, 0.5, mode="pruned", backend=TILES4)
+    assert torch.equal(uncapped.masks[0], tile_union(ref.masks[0], TILES4.tile))
     # ... and on those masks it computes exactly what the per-pixel reference computes
     same = net(a, b, 0.5, mode="pruned", backend="reference", masks=cpu.masks)
     assert torch.allclose(same.image, cpu.image, atol=1e-5)
@@ -103,7 +107,7 @@ def test_tile_union_and_tile_caps():
 @torch.no_grad()
 def test_masks_are_nested(net):
     a, b = _pair(2, 64, 80, seed=4)
-    m = net(a, b, 0.5, mode="pruned").masks
+    m = net(a, b, 0.5, mode="pruned", backend=TILES4).masks
     for coarse, fine in zip(m, m[1:]):
         up = torch.nn.functional.interpolate(coarse.float(), size=fine.shape[-2:], mode="nearest") > 0.5
         assert not (fine & ~up).any()
@@ -119,7 +123,7 @@ def test_macs_scale_linearly_with_density(net):
         ms = forced_masks(sizes, 1, d, tile=4, generator=torch.Generator().manual_seed(0))
         for m in ms:
             assert abs(float(m.float().mean()) - d) < 1e-6
-        macs[d] = net(a, b, 0.5, mode="pruned", masks=ms, backend="cpu").macs
+        macs[d] = net(a, b, 0.5, mode="pruned", backend=TILES4, masks=ms).macs
     fixed = macs[0.0]
     prunable = full.dense_macs - fixed
     for d in (0.25, 0.5, 1.0):
@@ -155,7 +159,7 @@ def test_train_then_pruned_uses_the_same_weights():
     net.train()
     net(a, b, 0.5, mode="train")
     net.eval()
-    net(a, b, 0.5, mode="pruned")
+    net(a, b, 0.5, mode="pruned", backend=TILES4)
     after = net.state_dict()
     assert before.keys() == after.keys()
     assert all(torch.equal(before[k], after[k]) for k in before)
@@ -166,9 +170,9 @@ def test_cached_features_give_identical_output(net):
     a, b = _pair(1, 40, 48)
     fa, fb = net.encode(a), net.encode(b)
     ts = torch.tensor([0.25, 0.5, 0.75])
-    batched = net(a.expand(3, -1, -1, -1), b.expand(3, -1, -1, -1), ts, mode="pruned", feats0=fa, feats1=fb)
+    batched = net(a.expand(3, -1, -1, -1), b.expand(3, -1, -1, -1), ts, mode="pruned", backend=TILES4, feats0=fa, feats1=fb)
     for i, t in enumerate(ts):
-        single = net(a, b, float(t), mode="pruned")
+        single = net(a, b, float(t), mode="pruned", backend=TILES4)
         assert torch.allclose(batched.image[i], single.image[0], atol=1e-5)
 
 
@@ -271,11 +275,11 @@ def test_cap_mask_keeps_the_most_likely_pixels():
 @torch.no_grad()
 def test_max_density_caps_each_level(net):
     a, b = _pair(2, 64, 96)
-    free = net(a, b, 0.5, mode="pruned", threshold=0.0)
+    free = net(a, b, 0.5, mode="pruned", backend=TILES4, threshold=0.0)
     dens = [float(m.float().mean()) for m in free.masks]
     assert dens[0] > 0.5  # the cap below must bite for the test to mean anything
     caps = [0.5, 0.4, 0.3]
-    out = net(a, b, 0.5, mode="pruned", threshold=0.0, max_density=caps)
+    out = net(a, b, 0.5, mode="pruned", backend=TILES4, threshold=0.0, max_density=caps)
     for m, cap, d in zip(out.masks, caps, dens):
         per_image = m.flatten(1).float().mean(1)
         assert float(per_image.max()) <= cap + 1e-6
@@ -284,12 +288,12 @@ def test_max_density_caps_each_level(net):
     for child, parent in zip(out.masks[1:], out.masks[:-1]):  # still nested
         up = torch.nn.functional.interpolate(parent.float(), size=child.shape[-2:], mode="nearest") > 0.5
         assert not bool((child & ~up).any())
-    same = net(a, b, 0.5, mode="pruned", max_density=1.0)
-    assert torch.equal(same.image, net(a, b, 0.5, mode="pruned").image)
+    same = net(a, b, 0.5, mode="pruned", backend=TILES4, max_density=1.0)
+    assert torch.equal(same.image, net(a, b, 0.5, mode="pruned", backend=TILES4).image)
     with pytest.raises(ValueError, match="max_density=\\[0.5, 0.5\\]"):
-        net(a, b, 0.5, mode="pruned", max_density=[0.5, 0.5])
+        net(a, b, 0.5, mode="pruned", backend=TILES4, max_density=[0.5, 0.5])
     with pytest.raises(ValueError, match="max_density=1.5"):
-        net(a, b, 0.5, mode="pruned", max_density=1.5)
+        net(a, b, 0.5, mode="pruned", backend=TILES4, max_density=1.5)
 
 
 @torch.no_grad()
@@ -324,12 +328,12 @@ def test_cpu_tiles_never_report_more_than_dense(net):
     x = torch.rand(1, cin, 18, 22)
     mask = torch.zeros(1, 1, 18, 22, dtype=torch.bool)
     mask[0, 0, 0, 0] = mask[0, 0, 0, 20] = True  # 2 tiles of 4×4: 32 pixels of 396
-    y, done = blk.forward_pruned(x, mask, "cpu", 4)
+    y, done = blk.forward_pruned(x, mask, TILES4)
     assert done == 32
-    ref, _ = blk.forward_pruned(x, mask, "reference", 4)
+    ref, _ = blk.forward_pruned(x, mask, "reference")
     assert torch.allclose(y[..., 0, 0], ref[..., 0, 0], atol=1e-5)
     # tile 16 on an 18×22 frame: the 2 active tiles cover 512 pixels > 396 → dense fallback
-    y16, done16 = blk.forward_pruned(x, mask, "cpu", 16)
+    y16, done16 = blk.forward_pruned(x, mask, TileBackend(16))
     assert done16 == mask.numel()
     assert torch.allclose(y16[..., 0, 20], ref[..., 0, 20], atol=1e-5)
 
@@ -418,3 +422,19 @@ def test_refine_nothing_is_the_prior_through_a_linear_blend(net):
     assert not torch.allclose(net(a, b, t, mode="dense", pair_flow=pf).image, want, atol=1e-3)
     with pytest.raises(ValueError, match="refine"):
         net(a, b, t, refine=("colour",))
+
+
+def test_the_tile_size_is_not_part_of_the_weights(tmp_path):
+    # Weights written before the tile size moved to the backend carry config "tile":
+    # they still load; new files no longer write it.
+    from vsugsp.model.config import ModelConfig
+
+    assert ModelConfig.from_dict({"width": "small", "body": 2, "decoder_mult": 2, "tile": 16, "extra": {}}) \
+        == ModelConfig("small")
+    assert "tile" not in ModelConfig("small").to_dict()
+    with pytest.raises(ValueError, match="unknown model config keys"):
+        ModelConfig.from_dict({"width": "small", "tiles": 16})
+    net = UGSPNet(ModelConfig("small"))
+    save(net, tmp_path / "w.pt")
+    assert "tile" not in torch.load(tmp_path / "w.pt", weights_only=True)["config"]
+    assert load(tmp_path / "w.pt").config == net.config

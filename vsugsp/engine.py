@@ -152,27 +152,6 @@ def _prepare(net: "UGSPNet", device: "torch.device", half: bool) -> "UGSPNet":
     return net
 
 
-def _resolve_backend(backend: str, device: "torch.device", mode: str) -> str:
-    if backend != "auto":
-        if backend == "cuda" and device.type != "cuda":
-            raise ValueError("vsugsp: backend='cuda' needs device='cuda'")
-        if backend == "cuda":
-            from .sparse import cuda as sparse_cuda
-
-            if not sparse_cuda.is_available():
-                raise ValueError("vsugsp: backend='cuda' needs CuPy for CUDA (pip install 'vsugsp[cuda]')")
-        return backend
-    if device.type == "cpu":
-        return "cpu"
-    from .sparse import cuda as sparse_cuda
-
-    if sparse_cuda.is_available():
-        return "cuda"
-    if mode == "pruned":
-        log.warning("vsugsp: CuPy is not available; pruned mode runs the reference masked conv on the GPU")
-    return "reference"
-
-
 # ----------------------------------------------------------------- the engine
 
 
@@ -201,7 +180,9 @@ class Engine:
     flow_prior: "none", "dis" (the network refines DIS optical flow of each pair,
     computed on the CPU; see :mod:`vsugsp.model.prior`) or "auto" ("dis" where
     OpenCV is installed).
-    backend: masked-conv backend ("auto", "cpu", "cuda", "reference").
+    backend: masked-conv backend: "auto", a name or an instance
+    (:func:`vsugsp.sparse.resolve_backend`; on CUDA the CuPy kernels only after
+    their self-check).
     refine: the network's corrections to apply (:data:`vsugsp.model.net.REFINE`).
     batch: t values of one pair per forward pass; cache_frames: source frames
     whose encoder features are kept.
@@ -254,7 +235,9 @@ class Engine:
 
         self.refine = check_refine(REFINE if refine is None else refine)
         self.scale = float(scale)
-        self.backend = _resolve_backend(backend, device, mode)
+        from .sparse import resolve_backend
+
+        self.backend = resolve_backend(backend, device, mode)
         self.batch = int(batch)
         self.cache_frames = int(cache_frames)
         self._torch = torch

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ..model import ModelConfig, UGSPNet
 from ..model.masks import forced_masks
-from ..sparse.tiles import conv_tiles, scatter, tile_plan, to_padded
+from ..sparse.tiles import TILE, conv_tiles, scatter, tile_plan, to_padded
 
 DENSITIES = (1.0, 0.75, 0.5, 0.25)
 
@@ -65,7 +65,7 @@ def run(size=(720, 1280), width="small", device="cpu", repeat=3, backend=None, s
     a, b = torch.rand(1, 3, h, w, device=dev), torch.rand(1, 3, h, w, device=dev)
     sizes = level_sizes(h, w)
     gen = torch.Generator().manual_seed(seed)
-    masks = {d: forced_masks(sizes, 1, d, net.config.tile, gen, dev) for d in DENSITIES}
+    masks = {d: forced_masks(sizes, 1, d, TILE, gen, dev) for d in DENSITIES}
     net_rows = []
     # round robin over dense and every density, best of `repeat` each, so load drift hits all alike
     runs = {"dense": lambda: net(a, b, 0.5, mode="dense")}
@@ -97,7 +97,7 @@ def run(size=(720, 1280), width="small", device="cpu", repeat=3, backend=None, s
             for d in DENSITIES[1:]:
                 level = sizes.index((lh, lw))
                 m = masks[d][level]
-                plan = tile_plan(m, net.config.tile)
+                plan = tile_plan(m, TILE)
                 if plan.count == 0:  # too small a frame for a tile at this density
                     continue
                 padded = to_padded(x, plan)

@@ -5,14 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..sparse import masked_conv3x3
-from ..sparse.tiles import conv_tiles, padded_to_dense, scatter, tile_plan, to_padded
-
-#: When the active tiles would compute more than this share of the frame's pixels, the CPU
-#: path runs the layer densely (same result, less overhead).  Tiles are counted whole,
-#: padding past the frame edge included: on small frames a few tiles can cover more
-#: pixels than the frame has.
-DENSE_FALLBACK = 0.9
+from ..sparse.backends import MaskedBackend, get_backend
 
 
 class ConvAct(nn.Module):
@@ -62,8 +55,9 @@ class Encoder(nn.Module):
 class DecoderBlock(nn.Module):
     """Head 3×3 conv + ``body`` 3×3 convs; all outputs concatenated and fused by a 1×1 conv.
 
-    In pruned blocks the 3×3 convs run only where the mask is on; masked-off pixels
-    have zero features, and the bias-free fuse maps them to zero output (no flow
+    In pruned blocks the 3×3 convs run only where the mask is on (how is the
+    backend's business, :mod:`vsugsp.sparse.backends`); masked-off pixels have
+    zero features, and the bias-free fuse maps them to zero output (no flow
     update, no features, for the pixel).
     """
 
@@ -108,31 +102,12 @@ class DecoderBlock(nn.Module):
             outs.append(x)
         return self._fuse(torch.cat(outs, 1), detach_logits)
 
-    def forward_pruned(self, x: torch.Tensor, mask: torch.Tensor, backend: str, tile: int) -> tuple[torch.Tensor, int]:
-        """Hard mask (B×1×H×W bool).  Returns (output, output pixels the backend computed)."""
-        if backend == "cpu":
-            plan = tile_plan(mask, tile)
-            if plan.executed_pixels <= DENSE_FALLBACK * mask.numel():
-                return self._tiles(x, plan), plan.executed_pixels
-            backend, executed = "reference", mask.numel()
-        else:
-            executed = int(mask.sum())
-        outs = []
-        for conv in self.convs():
-            x = masked_conv3x3(x, conv.conv.weight, conv.conv.bias, mask, prelu=conv.act.weight, backend=backend)
-            outs.append(x)
-        return self.fuse(torch.cat(outs, 1)), executed
+    def forward_pruned(self, x: torch.Tensor, mask: torch.Tensor,
+                       backend: "str | MaskedBackend" = "reference") -> tuple[torch.Tensor, int]:
+        """Hard mask (B×1×H×W bool), run by ``backend`` (a name or a :class:`MaskedBackend`).
 
-    def _tiles(self, x: torch.Tensor, plan) -> torch.Tensor:
-        if plan.count == 0:
-            b, _, h, w = x.shape
-            return x.new_zeros(b, self.fuse.out_channels, h, w)
-        buf = to_padded(x, plan)
-        body_buf = None  # one zeroed buffer for every body layer: the active tiles are the same
-        outs = []
-        for i, conv in enumerate(self.convs()):
-            if i:
-                buf = body_buf = scatter(outs[-1], plan, out=body_buf)
-            outs.append(conv_tiles(buf, plan, conv.conv.weight, conv.conv.bias, conv.act.weight))
-        fused = F.conv2d(torch.cat(outs, 1), self.fuse.weight, self.fuse.bias)
-        return padded_to_dense(scatter(fused, plan, pad=0), plan, pad=0)
+        Returns (output, output pixels the backend computed per conv).
+        """
+        be = get_backend(backend)
+        plan = be.plan(mask)
+        return be.run_block(self, x, plan), be.executed_pixels(plan)

@@ -14,6 +14,10 @@ WIDTHS: dict[str, tuple[int, int, int, int]] = {
 DEFAULTS: dict[str, tuple[int, int]] = {"small": (2, 2), "base": (4, 3)}
 
 
+#: Keys older weights files hold that no longer describe the network (ignored on load).
+_RETIRED = frozenset({"tile"})
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture of a :class:`~vsugsp.model.UGSPNet`.
@@ -23,13 +27,14 @@ class ModelConfig:
         None → the width's default (:data:`DEFAULTS`).
     decoder_mult: decoder block channels = mult × the level's encoder channels;
         None → the width's default.
-    tile: CPU pruning tile side in pixels (each level's own resolution).
+
+    How pruned pixels are computed (tile size and all) belongs to the masked-conv
+    backend, not to the weights: :mod:`vsugsp.sparse.backends`.
     """
 
     width: str = "small"
     body: int | None = None
     decoder_mult: int | None = None
-    tile: int = 16
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -44,8 +49,6 @@ class ModelConfig:
             raise ValueError(f"vsugsp: ModelConfig.body={self.body!r}; must be an int ≥ 1")
         if not isinstance(self.decoder_mult, int) or self.decoder_mult < 1:
             raise ValueError(f"vsugsp: ModelConfig.decoder_mult={self.decoder_mult!r}; must be an int ≥ 1")
-        if not isinstance(self.tile, int) or self.tile < 1:
-            raise ValueError(f"vsugsp: ModelConfig.tile={self.tile!r}; must be an int ≥ 1")
 
     @property
     def channels(self) -> tuple[int, int, int, int]:
@@ -56,7 +59,10 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
-        known = {"width", "body", "decoder_mult", "tile", "extra"}
+        known = {"width", "body", "decoder_mult", "extra"}
+        # Weights written before the tile size moved to the backend carry "tile"
+        # (always the CPU backend's 16): it is no part of the architecture.
+        d = {k: v for k, v in d.items() if k not in _RETIRED}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"vsugsp: unknown model config keys {sorted(unknown)}; allowed: {sorted(known)}")

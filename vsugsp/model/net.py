@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..sparse.backends import MaskedBackend, get_backend
 from .blocks import DecoderBlock, Encoder
 from .config import ModelConfig
 from .masks import cap_mask, compute_prob, hard_mask, nest, soft_mask, tile_union
@@ -177,7 +178,7 @@ class UGSPNet(nn.Module):
         t: float | torch.Tensor = 0.5,
         *,
         mode: str = "pruned",
-        backend: str = "cpu",
+        backend: "str | MaskedBackend" = "cpu",
         threshold: float = 0.5,
         scale: float = 1.0,
         feats0: Features | None = None,
@@ -192,15 +193,15 @@ class UGSPNet(nn.Module):
 
         mode: "dense" (no pruning), "pruned" (hard masks, sparse execution) or "train"
         (soft Gumbel masks plus an unpruned pass).  backend: masked-conv backend of
-        the pruned mode.  threshold: P(compute) a pixel needs to be computed, [0, 1).
+        the pruned mode, a name or an instance (:mod:`vsugsp.sparse.backends`).  threshold: P(compute) a pixel needs to be computed, [0, 1).
         scale: the network runs at this fraction of the frame size, (0, 1].
         masks: forced bool masks per pruned level (benchmarks).  feats0/feats1:
         cached :meth:`encode` results of the two frames (same ``scale``).
         max_density: pruned mode's cap on the fraction of pixels computed per level,
         in (0, 1]: one number for every level or one per level (1/8, 1/4, 1/2 size);
-        the pixels most likely to need computing are kept (None: no cap).  The "cpu"
-        backend computes whole tiles (``config.tile``): its masks are widened to the
-        tiles they touch, and its cap counts tiles.
+        the pixels most likely to need computing are kept (None: no cap).  A backend
+        that computes whole tiles (``backend.tile``; the tile backend's 16 px) gets its
+        masks widened to the tiles they touch, and its cap counts tiles.
         pair_flow: optional flow prior, B×4×H×W at the frame's size in pixels: the pair's
         flows 0→1 and 1→0 (:mod:`vsugsp.model.prior`).  Every decoder level then starts from
         the prior's linear-motion flows from t at that level's detail (area-averaged) and the
@@ -252,7 +253,8 @@ class UGSPNet(nn.Module):
             result = self._finish(out, img0, img1, f0.net_size, fixed_macs, refine, tt)
             result.dense = self._finish(dense, img0, img1, f0.net_size, fixed_macs, refine, tt)
             return result
-        out = self._decode(y16, p0, p1, mode, backend, threshold, masks, tau, caps, priors=priors, refine=refine)
+        out = self._decode(y16, p0, p1, mode, get_backend(backend), threshold, masks, tau, caps, priors=priors,
+                           refine=refine)
         return self._finish(out, img0, img1, f0.net_size, fixed_macs, refine, tt)
 
     @staticmethod
@@ -313,14 +315,14 @@ class UGSPNet(nn.Module):
                     m = forced[i]
                 else:
                     m = nest(hard_mask(logits, threshold), parent)
-                    tile = self.config.tile if backend == "cpu" else None
+                    tile = backend.tile
                     if caps is not None:
                         m = cap_mask(m, compute_prob(logits), caps[i], tile)
                     if tile:  # the CPU computes whole tiles: keep every pixel it pays for
                         m = tile_union(m, tile)
                 masks.append(m)
                 parent = m
-                y, done = block.forward_pruned(x, m, backend, self.config.tile)
+                y, done = block.forward_pruned(x, m, backend)
                 executed += done * per_px
                 mask_px += int(m.sum()) * per_px
             if block is self.dec2:

@@ -1,11 +1,13 @@
 """Masked 3×3 convolution: one interface, several backends with identical results.
 
 ``masked_conv3x3(x, weight, bias, mask, prelu=..., backend=...)`` returns
-``(conv3x3(x) + bias → PReLU) * mask`` as a dense B×Co×H×W tensor.  Backends:
+``(conv3x3(x) + bias → PReLU) * mask`` as a dense B×Co×H×W tensor.  Backends
+(objects in :mod:`vsugsp.sparse.backends`, which also run whole decoder blocks):
 
 - ``reference``: dense convolution times the mask (training, tests);
-- ``cpu``: gather the active pixels' 3×3 neighbourhoods, one GEMM, scatter;
-- ``cuda``: CuPy kernels over the active pixels (``vsugsp.sparse.cuda``).
+- ``tiles`` (also ``cpu``): gather the active 16×16 tiles, one dense conv, scatter;
+  plain torch, any device;
+- ``cuda``: CuPy kernels over the active pixels (:mod:`vsugsp.sparse.cuda`).
 
 The input is read as it is: a neighbour that is inactive contributes whatever
 ``x`` holds there; inside the network those values are already zero because
@@ -15,10 +17,18 @@ from __future__ import annotations
 
 import torch
 
-from .cpu import masked_conv3x3_cpu
-from .reference import masked_conv3x3_reference
+from .backends import (
+    BACKEND_NAMES,
+    CudaBackend,
+    MaskedBackend,
+    ReferenceBackend,
+    TileBackend,
+    get_backend,
+    resolve_backend,
+)
 
-BACKENDS = ("reference", "cpu", "cuda")
+#: Backend names (kept for callers of the old tuple).
+BACKENDS = BACKEND_NAMES
 
 
 def masked_conv3x3(
@@ -28,12 +38,13 @@ def masked_conv3x3(
     mask: torch.Tensor,
     *,
     prelu: torch.Tensor | None = None,
-    backend: str = "reference",
+    backend: "str | MaskedBackend" = "reference",
 ) -> torch.Tensor:
-    """Masked 3×3 convolution (stride 1, padding 1).
+    """Masked 3×3 convolution (stride 1, padding 1), one call: the mask is planned each time.
 
     x: B×C×H×W float; weight: Co×C×3×3; bias: Co or None; mask: B×1×H×W bool;
-    prelu: Co slopes or None.  Returns B×Co×H×W, zero where ``mask`` is off.
+    prelu: Co slopes or None; backend: a name in :data:`BACKENDS` or a backend.
+    Returns B×Co×H×W, zero where ``mask`` is off.
     """
     if x.dim() != 4 or mask.dim() != 4 or mask.shape[1] != 1:
         raise ValueError(f"vsugsp: masked_conv3x3 needs x B×C×H×W and mask B×1×H×W, got {tuple(x.shape)} and {tuple(mask.shape)}")
@@ -41,15 +52,13 @@ def masked_conv3x3(
         raise ValueError(f"vsugsp: mask {tuple(mask.shape)} does not match x {tuple(x.shape)}")
     if tuple(weight.shape[1:]) != (x.shape[1], 3, 3):
         raise ValueError(f"vsugsp: weight {tuple(weight.shape)} is not Co×{x.shape[1]}×3×3")
-    if backend == "reference":
-        return masked_conv3x3_reference(x, weight, bias, mask, prelu)
-    if backend == "cpu":
-        return masked_conv3x3_cpu(x, weight, bias, mask, prelu)
-    if backend == "cuda":
-        from .cuda import masked_conv3x3_cuda
+    be = get_backend(backend)
+    if isinstance(be, CudaBackend):
+        from .cuda import masked_conv3x3_cuda  # its no-grad check names the remedy
 
         return masked_conv3x3_cuda(x, weight, bias, mask, prelu)
-    raise ValueError(f"vsugsp: unknown masked-conv backend {backend!r}; allowed: {', '.join(BACKENDS)}")
+    return be.conv(x, be.plan(mask.bool()), weight, bias, prelu)
 
 
-__all__ = ["masked_conv3x3", "BACKENDS"]
+__all__ = ["masked_conv3x3", "BACKENDS", "MaskedBackend", "ReferenceBackend", "TileBackend", "CudaBackend",
+           "get_backend", "resolve_backend"]

@@ -14,8 +14,9 @@ Three steps, each one kernel (``kernels/*.cu``), all on torch's current stream:
    compact rows P×Co, or written straight into a dense tensor.
 3. :func:`scatter` / :func:`gather` move between compact rows and dense tensors.
 
-:func:`masked_conv3x3_cuda` chains them with the reference semantics and is what
-``masked_conv3x3(..., backend="cuda")`` calls.  Dense inputs are read
+:func:`masked_conv3x3_cuda` chains them with the reference semantics for one
+convolution; the network's :class:`vsugsp.sparse.backends.CudaBackend` plans
+each decoder level once and runs :func:`conv3x3_dense` per convolution.  Dense inputs are read
 channels-last; give channels-last tensors to avoid a layout copy.
 """
 from __future__ import annotations
@@ -343,6 +344,26 @@ def gather(dense: torch.Tensor, plan: ActivePlan) -> torch.Tensor:
     return rows
 
 
+def conv3x3_dense(
+    x: torch.Tensor,
+    plan: ActivePlan,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    prelu: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """:func:`conv3x3_compact` of dense ``x`` into a new zeroed B×Co×H×W tensor.
+
+    The result has x's dtype and memory format (channels-last stays
+    channels-last) and is zero where the plan's mask is off.
+    """
+    b, _, h, w = x.shape
+    co = weight.shape[0]
+    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    out = torch.empty((b, co, h, w), dtype=x.dtype, device=x.device, memory_format=fmt).zero_()
+    return conv3x3_compact(x, plan, weight, bias, prelu, dense_out=out)
+
+
 def masked_conv3x3_cuda(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -352,17 +373,12 @@ def masked_conv3x3_cuda(
 ) -> torch.Tensor:
     """Same result as the reference backend: ``(conv3x3(x) + bias → PReLU) * mask``.
 
-    Returns B×Co×H×W in x's dtype and memory format (channels-last stays
-    channels-last), zero where the mask is off.
+    Plans ``mask`` on every call (one host sync); a network runs a plan per
+    decoder level through :class:`vsugsp.sparse.backends.CudaBackend` instead.
+    Returns B×Co×H×W in x's dtype and memory format, zero where the mask is off.
     """
     _check_no_grad(x, weight, bias, prelu)
-    plan = build_plan(mask)
-    b, _, h, w = x.shape
-    co = weight.shape[0]
-    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    out = torch.empty((b, co, h, w), dtype=x.dtype, device=x.device, memory_format=fmt).zero_()
-    return conv3x3_compact(x, plan, weight, bias, prelu, dense_out=out)
+    return conv3x3_dense(x, build_plan(mask), weight, bias, prelu)
 
 
 __all__ = [
@@ -370,6 +386,7 @@ __all__ = [
     "build_plan",
     "pack_weight",
     "conv3x3_compact",
+    "conv3x3_dense",
     "scatter",
     "gather",
     "masked_conv3x3_cuda",

@@ -1,0 +1,313 @@
+"""Masked-conv backends as objects: each plans a decoder level's mask once and runs a whole block on it.
+
+The network only decides *which* pixels to compute (its masks); a backend decides
+*how*.  A pruned decoder block is a head 3×3 conv, ``body`` 3×3 convs (all on the
+same mask, PReLU after each) and a 1×1 fuse of their concatenated outputs, so a
+backend is asked for one :meth:`MaskedBackend.plan` per mask and one
+:meth:`MaskedBackend.run_block` per block (gather → dense compute → scatter, as in
+DynConv and SBNet).  Every backend gives the reference result: where the mask is
+off, the 3×3 outputs are zero.
+
+- :class:`ReferenceBackend`: dense convolutions times the mask (training, tests);
+- :class:`TileBackend`: the active T×T tiles only, plain torch ops, so it runs on
+  any device (the CPU default, and the CUDA fallback);
+- :class:`CudaBackend`: the CuPy kernels over the active pixels (:mod:`.cuda`),
+  one plan (one host sync) per decoder level.
+
+:func:`get_backend` maps a name to an instance; :func:`resolve_backend` is the one
+place that picks a backend for a device, and on CUDA it uses the CuPy kernels only
+after :func:`self_check` has compared them with the reference on that device.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+
+from .reference import masked_conv3x3_reference
+from .tiles import TILE, TilePlan, conv_tiles, padded_to_dense, scatter, tile_plan, to_padded
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..model.blocks import DecoderBlock
+
+__all__ = [
+    "MaskedBackend", "ReferenceBackend", "TileBackend", "CudaBackend", "BACKEND_NAMES",
+    "get_backend", "resolve_backend", "self_check", "checked",
+]
+
+log = logging.getLogger(__name__)
+
+#: Names a user may give (``backend`` preset key); "cpu" is the tile backend's older name.
+BACKEND_NAMES = ("reference", "tiles", "cpu", "cuda")
+
+#: When the active tiles would compute more than this share of the frame's pixels, the
+#: tile backend runs the block densely (same result, less overhead).  Tiles count whole,
+#: padding past the frame edge included: on small frames a few tiles can cover more
+#: pixels than the frame has.
+DENSE_FALLBACK = 0.9
+
+
+class MaskedBackend(ABC):
+    """How a pruned decoder block is computed on a B×1×H×W bool mask."""
+
+    #: the name :func:`get_backend` knows it by
+    name: str = ""
+    #: side of the tiles it computes whole (masks are widened to them), None: per pixel
+    tile: int | None = None
+
+    @abstractmethod
+    def plan(self, mask: torch.Tensor) -> Any:
+        """What :meth:`run_block` needs to know of ``mask`` (computed once per decoder level)."""
+
+    @abstractmethod
+    def executed_pixels(self, plan: Any) -> int:
+        """Output pixels the backend computes for ``plan`` (per conv of the block)."""
+
+    @abstractmethod
+    def conv(self, x: torch.Tensor, plan: Any, weight: torch.Tensor, bias: torch.Tensor | None,
+             prelu: torch.Tensor | None) -> torch.Tensor:
+        """One masked 3×3 conv (+ bias, PReLU) → dense B×Co×H×W, zero where the mask is off."""
+
+    def run_block(self, block: "DecoderBlock", x: torch.Tensor, plan: Any) -> torch.Tensor:
+        """The block's 3×3 convs on ``plan`` and its 1×1 fuse → B×Cout×H×W."""
+        outs = []
+        for c in block.convs():
+            x = self.conv(x, plan, c.conv.weight, c.conv.bias, c.act.weight)
+            outs.append(x)
+        return block.fuse(torch.cat(outs, 1))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class ReferenceBackend(MaskedBackend):
+    """Dense convolution times the mask: the definition the others reproduce."""
+
+    name = "reference"
+
+    def plan(self, mask: torch.Tensor) -> torch.Tensor:
+        return mask
+
+    def executed_pixels(self, plan: torch.Tensor) -> int:
+        return int(plan.sum())
+
+    def conv(self, x, plan, weight, bias, prelu):
+        return masked_conv3x3_reference(x, weight, bias, plan, prelu)
+
+
+class _DensePlan:
+    """A tile plan that covers (nearly) everything: the block runs densely."""
+
+    __slots__ = ("mask",)
+
+    def __init__(self, mask: torch.Tensor) -> None:
+        self.mask = mask
+
+
+class TileBackend(MaskedBackend):
+    """Active T×T tiles gathered with a halo, one dense conv over them, scattered back.
+
+    Device-agnostic torch ops only (no host arrays), so the same code runs CUDA tensors.
+    tile: tile side in pixels of each level's own resolution, ≥ 1.
+    dense_fallback: above this share of the frame's pixels in active tiles the
+    block runs densely (same result); ``inf``: always tiles.
+    """
+
+    name = "tiles"
+
+    def __init__(self, tile: int = TILE, dense_fallback: float = DENSE_FALLBACK) -> None:
+        if not isinstance(tile, int) or isinstance(tile, bool) or tile < 1:
+            raise ValueError(f"vsugsp: tile={tile!r}; must be an int ≥ 1")
+        self.tile = tile
+        self.dense_fallback = float(dense_fallback)
+
+    def plan(self, mask: torch.Tensor) -> "TilePlan | _DensePlan":
+        plan = tile_plan(mask, self.tile)
+        if plan.executed_pixels <= self.dense_fallback * mask.numel():
+            return plan
+        return _DensePlan(mask)
+
+    def executed_pixels(self, plan) -> int:
+        if isinstance(plan, _DensePlan):
+            return plan.mask.numel()
+        return plan.executed_pixels
+
+    def conv(self, x, plan, weight, bias, prelu):
+        if isinstance(plan, _DensePlan):
+            return masked_conv3x3_reference(x, weight, bias, plan.mask, prelu)
+        y = conv_tiles(to_padded(x, plan), plan, weight, bias, prelu)
+        return padded_to_dense(scatter(y, plan), plan).contiguous()
+
+    def run_block(self, block, x, plan):
+        if isinstance(plan, _DensePlan):
+            return super().run_block(block, x, plan)
+        if plan.count == 0:
+            b, _, h, w = x.shape
+            return x.new_zeros(b, block.fuse.out_channels, h, w)
+        buf = to_padded(x, plan)
+        body_buf = None  # one zeroed buffer for every body layer: the active tiles are the same
+        outs = []
+        for i, c in enumerate(block.convs()):
+            if i:
+                buf = body_buf = scatter(outs[-1], plan, out=body_buf)
+            outs.append(conv_tiles(buf, plan, c.conv.weight, c.conv.bias, c.act.weight))
+        fused = F.conv2d(torch.cat(outs, 1), block.fuse.weight, block.fuse.bias)
+        return padded_to_dense(scatter(fused, plan, pad=0), plan, pad=0)
+
+    def __repr__(self) -> str:
+        return f"TileBackend(tile={self.tile})"
+
+
+class CudaBackend(MaskedBackend):
+    """The CuPy kernels (:mod:`vsugsp.sparse.cuda`): one active-pixel plan per decoder level."""
+
+    name = "cuda"
+
+    def plan(self, mask: torch.Tensor):
+        from .cuda import build_plan
+
+        return build_plan(mask)
+
+    def executed_pixels(self, plan) -> int:
+        return plan.count
+
+    def conv(self, x, plan, weight, bias, prelu):
+        from .cuda import conv3x3_dense
+
+        return conv3x3_dense(x, plan, weight, bias, prelu)
+
+
+def get_backend(backend: "str | MaskedBackend") -> MaskedBackend:
+    """A backend instance from a name in :data:`BACKEND_NAMES` (instances pass through)."""
+    if isinstance(backend, MaskedBackend):
+        return backend
+    if backend == "reference":
+        return ReferenceBackend()
+    if backend in ("tiles", "cpu"):
+        return TileBackend()
+    if backend == "cuda":
+        return CudaBackend()
+    raise ValueError(f"vsugsp: unknown masked-conv backend {backend!r}; allowed: {', '.join(BACKEND_NAMES)}")
+
+
+# ----------------------------------------------------------------- the CUDA self-check
+
+#: (channels in, channels out): a vectorised and a scalar kernel variant, and a body-like layer
+_CHECK_SHAPES: Sequence[tuple[int, int]] = ((24, 16), (13, 7), (16, 16))
+#: largest error allowed, relative to the output's scale (at least 1)
+_TOLERANCE = {torch.float32: 1e-4, torch.float16: 2e-2, torch.bfloat16: 5e-2}
+
+
+def self_check(candidate: MaskedBackend, device: "torch.device | str",
+               dtypes: Sequence[torch.dtype] = (torch.float16, torch.float32)) -> str | None:
+    """Compare ``candidate`` with the reference on a small problem on ``device``.
+
+    For each dtype and three channel counts: a random 2×C×37×45 input, a random
+    mask (about 40 % on, one full row, half of the second image off) and 3×3
+    weights with bias and PReLU.  The candidate's :meth:`~MaskedBackend.conv`, and a
+    second conv on its output (as a block's body layers run), must match the
+    reference computed in float64 within the dtype's tolerance (relative to the
+    output's scale), with exact zeros where the mask is off.  Returns None when it
+    passes, else what went wrong (an exception while compiling or launching
+    counts as a failure).
+    """
+    ref = ReferenceBackend()
+    gen = torch.Generator().manual_seed(1234)
+    try:
+        with torch.inference_mode():
+            for dtype in dtypes:
+                for cin, cout in _CHECK_SHAPES:
+                    x = torch.randn(2, cin, 37, 45, generator=gen)
+                    mask = torch.rand(2, 1, 37, 45, generator=gen) < 0.4
+                    mask[0, 0, 5] = True
+                    mask[1, 0, 20:] = False
+                    w = torch.randn(cout, cin, 3, 3, generator=gen) / (3 * cin**0.5)
+                    w2 = torch.randn(cout, cout, 3, 3, generator=gen) / (3 * cout**0.5)
+                    b = torch.randn(cout, generator=gen) * 0.1
+                    a = torch.rand(cout, generator=gen) * 0.3
+                    x, w, w2, b, a = (v.to(device=device, dtype=dtype) for v in (x, w, w2, b, a))
+                    mask = mask.to(device)
+                    # the reference in float64 on the same (rounded) values: exact, and
+                    # untouched by TF32 or the dtype's own accumulation error
+                    want = ref.conv(x.double(), mask, w.double(), b.double(), a.double())
+                    plan = candidate.plan(mask)
+                    got = candidate.conv(x, plan, w, b, a)
+                    # a body layer reads the previous layer's output, zero where the mask is off
+                    want2 = ref.conv(got.double(), mask, w2.double(), None, None)
+                    got2 = candidate.conv(got, plan, w2, None, None)
+                    want, got, want2, got2 = want.float(), got.float(), want2.float(), got2.float()
+                    for label, g, e in (("conv", got, want), ("chained conv", got2, want2)):
+                        if g.shape != e.shape:
+                            return f"{label} {dtype}: shape {tuple(g.shape)}, expected {tuple(e.shape)}"
+                        if not torch.isfinite(g).all():
+                            return f"{label} {dtype} {cin}→{cout}: non-finite output"
+                        if bool((g[~mask.expand_as(g)] != 0).any()):
+                            return f"{label} {dtype} {cin}→{cout}: non-zero output where the mask is off"
+                        err = float((g - e).abs().max())
+                        scale = max(1.0, float(e.abs().max()))
+                        if err > _TOLERANCE[dtype] * scale:
+                            return f"{label} {dtype} {cin}→{cout}: max error {err:.3g} (tolerance {_TOLERANCE[dtype] * scale:.3g})"
+    except Exception as exc:  # a compile error, a missing library, a launch failure
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return f"{type(exc).__name__}: {first}"
+    return None
+
+
+_checked: dict[tuple[str, str], str | None] = {}
+_checked_lock = threading.Lock()
+
+
+def checked(candidate: MaskedBackend, fallback: MaskedBackend, device: "torch.device") -> MaskedBackend:
+    """``candidate`` if it passes :func:`self_check` on ``device`` (once per process), else ``fallback``.
+
+    A failure is logged once as a warning naming the reason.
+    """
+    key = (type(candidate).__name__, str(device))
+    with _checked_lock:
+        if key not in _checked:
+            problem = self_check(candidate, device)
+            _checked[key] = problem
+            if problem is not None:
+                log.warning(f"vsugsp: the {candidate.name} masked-conv backend failed its self-check on {device} "
+                            f"({problem}); running the {fallback.name} backend instead")
+        problem = _checked[key]
+    return candidate if problem is None else fallback
+
+
+def resolve_backend(backend: "str | MaskedBackend", device: "torch.device", mode: str = "pruned") -> MaskedBackend:
+    """The masked-conv backend to run on ``device``.
+
+    backend: "auto", a name in :data:`BACKEND_NAMES` or an instance.  "auto": the
+    tile backend on a CPU; on CUDA the CuPy kernels when CuPy is installed and they
+    pass :func:`self_check` there, else the tile backend (with one warning).  An
+    explicit "cuda" needs a CUDA device and CuPy, and must pass the self-check too
+    (ValueError naming the failure otherwise).  ``mode``: "dense" runs no masked
+    convs, so nothing is checked or warned about.
+    """
+    if isinstance(backend, MaskedBackend):
+        return backend
+    from . import cuda as sparse_cuda
+
+    if backend == "auto":
+        if device.type != "cuda" or mode != "pruned":
+            return TileBackend()
+        if not sparse_cuda.is_available():
+            log.warning("vsugsp: CuPy is not available; pruned mode runs the tile backend (torch) on the GPU "
+                        "(pip install 'vsugsp[cuda]' for the CUDA kernels)")
+            return TileBackend()
+        return checked(CudaBackend(), TileBackend(), device)
+    chosen = get_backend(backend)
+    if isinstance(chosen, CudaBackend):
+        if device.type != "cuda":
+            raise ValueError("vsugsp: backend='cuda' needs device='cuda'")
+        if not sparse_cuda.is_available():
+            raise ValueError("vsugsp: backend='cuda' needs CuPy for CUDA (pip install 'vsugsp[cuda]')")
+        if mode == "pruned" and checked(chosen, TileBackend(), device) is not chosen:
+            raise ValueError(f"vsugsp: backend='cuda' failed its self-check on {device} "
+                             f"({_checked[(type(chosen).__name__, str(device))]}); use backend='auto' or 'tiles'")
+    return chosen
