@@ -438,3 +438,19 @@ def test_the_tile_size_is_not_part_of_the_weights(tmp_path):
     save(net, tmp_path / "w.pt")
     assert "tile" not in torch.load(tmp_path / "w.pt", weights_only=True)["config"]
     assert load(tmp_path / "w.pt").config == net.config
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 45, 64), (2, 1, 5, 7), (1, 1, 33, 34), (1, 1, 1, 1)])
+@pytest.mark.parametrize("radius", [0, 1, 2, 5, 16])
+def test_window_max_is_the_max_pool_it_replaces(shape, radius):
+    import torch.nn.functional as F
+
+    from vsugsp.model.net import window_max
+
+    d = torch.rand(shape, generator=torch.Generator().manual_seed(radius))
+    got = window_max(window_max(d, radius, -1), radius, -2)
+    k = 2 * radius + 1
+    # max_pool2d pads with -inf; for x >= 0 that is the 0 window_max pads with
+    padded = F.pad(d, (radius, radius, radius, radius))
+    want = F.max_pool2d(F.max_pool2d(padded, (1, k), 1), (k, 1), 1)
+    assert torch.equal(got, want)

@@ -146,6 +146,11 @@ def resolve_model(model: "str | Path | UGSPNet", device: "torch.device", half: b
 def _prepare(net: "UGSPNet", device: "torch.device", half: bool) -> "UGSPNet":
     import torch
 
+    if device.type == "cpu":  # passes stop page-faulting their tensors in again (vsugsp.allocator)
+        from .allocator import retain_freed_memory
+
+        retain_freed_memory()
+
     net = net.eval().to(device=device, dtype=torch.float16 if half else torch.float32)
     for p in net.parameters():
         p.requires_grad_(False)

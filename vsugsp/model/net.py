@@ -103,6 +103,28 @@ def check_refine(refine) -> frozenset[str]:
     return out
 
 
+def window_max(x: torch.Tensor, radius: int, dim: int) -> torch.Tensor:
+    """Max of ``x`` over the window [i − radius, i + radius] along ``dim``, for x ≥ 0.
+
+    The same numbers as ``max_pool2d`` with that window and stride 1 (outside the
+    frame counts as 0, which a non-negative x never falls below), in
+    O(log radius) elementwise maxima instead of O(radius) per pixel: a span
+    doubles each step, m[i] = max x[i : i + span].
+    """
+    k = 2 * radius + 1
+    pad = [0, 0] * (x.dim() - 1 - dim % x.dim()) + [radius, radius]
+    m = F.pad(x, pad)
+    span = 1
+    while 2 * span <= k:
+        n = m.shape[dim] - span
+        m = torch.maximum(m.narrow(dim, 0, n), m.narrow(dim, span, n))
+        span *= 2
+    if span < k:
+        n = m.shape[dim] - (k - span)
+        m = torch.maximum(m.narrow(dim, 0, n), m.narrow(dim, k - span, n))
+    return m
+
+
 def static_weight(img0: torch.Tensor, img1: torch.Tensor, flow: torch.Tensor,
                   radius: int = STATIC_RADIUS, tol: float = STATIC_TOL) -> torch.Tensor:
     """B×1×H×W weight in [0, 1] of "nothing moves here": the output is the source there.
@@ -115,8 +137,7 @@ def static_weight(img0: torch.Tensor, img1: torch.Tensor, flow: torch.Tensor,
     lifted black level on flat dark areas (the clamp at 0 keeps only the positive errors).
     """
     d = (img0.float() - img1.float()).abs().amax(1, keepdim=True)
-    k = 2 * radius + 1
-    d = F.max_pool2d(F.max_pool2d(d, (1, k), 1, (0, radius)), (k, 1), 1, (radius, 0))  # separable window max
+    d = window_max(window_max(d, radius, -1), radius, -2)  # separable (2r+1)² window max
     agree = ((1.5 * tol - d) / tol).clamp(0, 1)
     reach = flow.detach().float().abs().amax(1, keepdim=True)
     return agree * (radius - reach).clamp(0, 1)
