@@ -151,3 +151,12 @@ def test_the_tile_path_uses_only_device_agnostic_torch_ops():
             if isinstance(node, ast.keyword) and node.arg == "device":
                 # tensors are made on the device of the data they go with
                 assert "device" in ast.unparse(node.value), ast.unparse(node)
+
+
+def test_the_preset_key_accepts_exactly_the_backend_names():
+    from vsugsp.preset import BACKENDS, load_preset
+
+    assert BACKENDS == ("auto", *backends.BACKEND_NAMES)
+    assert load_preset("balanced", backend="tiles").backend == "tiles"
+    with pytest.raises(ValueError, match="backend"):
+        load_preset("balanced", backend="tpu")

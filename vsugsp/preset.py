@@ -22,7 +22,8 @@ __all__ = ["Preset", "PRESET_KEYS", "preset_dir", "available_presets", "load_pre
 
 MODES = ("dense", "pruned")
 PRECISIONS = ("fp16", "fp32")
-BACKENDS = ("auto", "reference", "cpu", "cuda")
+#: "auto" and :data:`vsugsp.sparse.backends.BACKEND_NAMES` (written out: this module stays torch-free)
+BACKENDS = ("auto", "reference", "tiles", "cpu", "cuda")
 SCENE_MODES = ("auto", "props", "detect", "off")
 FLOW_PRIORS = ("none", "dis", "dis-fast", "auto", "auto-fast")
 
@@ -61,7 +62,9 @@ class Preset:
         CUDA, bfloat16 autocast on a CPU with native bf16 (AVX512-BF16 or AMX),
         fp32 on other CPUs.
     device: "auto" (CUDA when available), "cpu", "cuda" or "cuda:N".
-    backend: masked-conv backend, "auto" picks "cuda" on a GPU and "cpu" on the CPU.
+    backend: masked-conv backend: "auto" (the tile path on a CPU; on CUDA the CuPy
+        kernels once they pass their self-check, else the tile path), "tiles" (the
+        torch tile path on any device; "cpu" is its older name), "cuda" or "reference".
     scene_change: "auto" (``_SceneChangeNext/Prev`` when present, else our
         detector), "props", "detect" or "off".
     scene_threshold: detector cut score above which a pair is a cut, (0, 1].
