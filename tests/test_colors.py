@@ -90,6 +90,20 @@ def test_size_based_defaults():
     assert resolve_color({}, FAMILY_GRAY, 64, 64).range == 0
 
 
+def test_filter_and_scorer_share_the_size_default():
+    # 1100×600 is where the scorer's old rule (> 1024 or > 576) said BT.709 and the filter's BT.601
+    from vsugsp.colors import default_matrix, is_hd
+
+    for w, h, hd in ((1100, 600, False), (1280, 536, True), (960, 720, True), (1279, 719, False)):
+        assert is_hd(w, h) == hd
+        assert default_matrix(w, h) == resolve_color({}, FAMILY_YUV, w, h).matrix == (1 if hd else 6)
+    vs = pytest.importorskip("vapoursynth")
+    from vsugsp.eval.frames import rgb24_matrix
+
+    clip = vs.core.std.BlankClip(format=vs.YUV420P8, width=1100, height=600, length=1)
+    assert rgb24_matrix(clip) == resolve_color({}, FAMILY_YUV, 1100, 600).matrix == 6
+
+
 def test_prop_precedence():
     # _Range (R81: 1 = full) beats the older _ColorRange (0 = full)
     assert resolve_color({"_Range": 0, "_ColorRange": 0}, FAMILY_YUV, 64, 64).range == 0

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 from vsclips import FORMATS, moving, odd_size, planes_of, same_pixels  # noqa: E402
 
 import vsugsp  # noqa: E402
-from vsugsp.engine import reset_tally, tally  # noqa: E402
+from vsugsp import work  # noqa: E402
 from vsugsp.model import ModelConfig, UGSPNet, save  # noqa: E402
 
 core = vs.core
@@ -62,7 +62,8 @@ def test_every_format_family(net, fmt):
     # between the frames: the network's picture, not a copy of either neighbour
     mid = out.get_frame(1)
     assert not same_pixels(mid, src.get_frame(0)) and not same_pixels(mid, src.get_frame(1))
-    assert not any(k.startswith("_Vsugsp") for k in mid.props)
+    # vsugsp's own props on an output frame are its work (vsugsp.work), no internal ones
+    assert {k for k in mid.props if k.startswith("_Vsugsp")} == set(work.PROPS)
 
 
 # ------------------------------------------------------------------ rates and props
@@ -240,27 +241,48 @@ def test_mpv_sized_clip_builds_lazily(net):
     assert not same_pixels(f, src.get_frame(big - 3))
 
 
-def test_tally_counts_frames_and_macs(net):
-    reset_tally()
+def rendered_work(out) -> dict:
+    tally = work.Tally()
+    counted = tally.counting(out)
+    for n in range(out.num_frames):
+        counted.get_frame(n)
+    return tally.totals()
+
+
+def test_frames_carry_their_work(net):
     src = moving(vs.GRAY8, 32, 24, length=3)
     out = run(src, net, 2)
-    for n in range(out.num_frames):
-        out.get_frame(n)
-    t = tally()
+    t = rendered_work(out)
     assert t["frames_interpolated"] == 2  # (0,1) and (1,2); 3 pass through, 1 held at the end
     assert t["frames_passed"] == 4
+    assert t["forward_passes"] == 2
     assert 0 < t["executed_macs"] <= t["dense_macs"]
+    for n in range(out.num_frames):
+        p = out.get_frame(n).props
+        made = n in (1, 3)
+        assert p[work.INTERPOLATED] == int(made)
+        assert (p[work.MACS] > 0) == made and (p[work.DENSE_MACS] > 0) == made
+        assert p[work.PASSES] == int(made)
+    assert "_VsugspCutNext" not in out.get_frame(1).props  # internal props stay inside
+
+
+def test_work_of_a_chunk_adds_up_over_its_frames(net):
+    src = moving(vs.GRAY8, 32, 24, length=3)
+    out = run(src, net, 4, batch=2)  # 3 frames per pair: chunks of 2 and 1
+    plain = run(src, net, 4, batch=8)  # one chunk per pair
+    split, whole = rendered_work(out), rendered_work(plain)
+    assert split["frames_interpolated"] == whole["frames_interpolated"] == 6
+    assert split["forward_passes"] == 4 and whole["forward_passes"] == 2
+    per_frame = [out.get_frame(n).props[work.PASSES] for n in range(1, 4)]
+    assert per_frame == [0, 1, 1]  # chunk (1/4, 1/2) shares one pass, 3/4 has its own
 
 
 def test_max_density_bounds_the_executed_share(net):
     src = moving(vs.GRAY8, 128, 96, length=3)
 
     def share(**kw) -> float:
-        reset_tally()
         out = run(src, net, 2, threshold=0.0, backend="reference", **kw)
-        for n in range(out.num_frames):
-            out.get_frame(n)
-        t = tally()
+        t = rendered_work(out)
         return t["executed_macs"] / t["dense_macs"]
 
     free, capped = share(max_density=None), share(max_density=0.25)

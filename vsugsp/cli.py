@@ -244,9 +244,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         check_output(args.output, pick_codec(args.codec))
     copied = [] if args.no_audio else _streams_to_copy(src, None if to_stdout else args.output)
 
-    from .engine import tally
     from .filter import interpolate
     from .progress import Progress
+    from .work import Tally
 
     report = sys.stderr if to_stdout else sys.stdout
 
@@ -259,20 +259,18 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     out = interpolate(clip, **kwargs)
 
     bar = _Counted(Progress())
-    before = tally()
+    spent = Tally()  # the work props of the frames written (vsugsp.work)
     try:
         if to_stdout:
-            out.output(sys.stdout.buffer, y4m=True, progress_update=bar)
+            spent.counting(out).output(sys.stdout.buffer, y4m=True, progress_update=bar)
             codec = "y4m"
         else:
             whole = args.frames is None or clip.num_frames >= open_source(src).num_frames
-            codec = _write_file(out, src, args, copied, bar, trim=not whole)
+            codec = _write_file(spent.counting(out), src, args, copied, bar, trim=not whole)
     except vs.Error as exc:
         raise _frame_error(exc, clip, out, bar.done) from None
     seconds = bar.elapsed
-    after = tally()
-    work = {k: after[k] - before.get(k, 0) for k in after}
-    print(format_summary(clip, out, seconds, work, output=args.output, codec=codec), file=report)
+    print(format_summary(clip, out, seconds, spent.totals(), output=args.output, codec=codec), file=report)
     return 0
 
 
@@ -358,8 +356,8 @@ def cmd_mpv_script(args: argparse.Namespace) -> int:
 def format_summary(src, out, seconds: float, work: dict[str, int], *, output: str, codec: str) -> str:
     """The closing report: frames, time, speed and how much work pruning skipped.
 
-    `work`: the engine's tally over this run (frames_interpolated,
-    frames_passed, executed_macs, dense_macs).
+    `work`: the sums of the rendered frames' work props (:class:`vsugsp.work.Tally`:
+    frames_interpolated, frames_passed, executed_macs, dense_macs).
     """
     lines = [
         f"input:   {src.num_frames} frames, {src.width}x{src.height}, {_rate(src)} fps",

@@ -28,7 +28,8 @@ from .vscache import uncached
 if TYPE_CHECKING:  # pragma: no cover
     import vapoursynth as vs
 
-__all__ = ["ColorSpec", "resolve_color", "to_rgb", "from_rgb", "FAMILY_GRAY", "FAMILY_RGB", "FAMILY_YUV"]
+__all__ = ["ColorSpec", "is_hd", "default_matrix", "resolve_color", "to_rgb", "from_rgb", "FAMILY_GRAY",
+           "FAMILY_RGB", "FAMILY_YUV"]
 
 # vs.ColorFamily values, so the pure part needs no VapourSynth import.
 FAMILY_GRAY, FAMILY_RGB, FAMILY_YUV = 1, 2, 3
@@ -60,17 +61,31 @@ def _int_prop(props: Mapping, key: str) -> int | None:
         return None
 
 
+def is_hd(width: int, height: int) -> bool:
+    """Whether an untagged clip of this size (pixels) is taken as HD (BT.709): ≥ 1280 wide or ≥ 720 tall.
+
+    The one size rule: the filter's colour conversion and the scorer
+    (:mod:`vsugsp.eval.frames`) both use it, so they never disagree.
+    """
+    return width >= 1280 or height >= 720
+
+
+def default_matrix(width: int, height: int) -> int:
+    """``_Matrix`` code for an untagged YUV clip of this size: BT.709 (1) for HD, else BT.601 (170M, 6)."""
+    return MATRIX_709 if is_hd(width, height) else MATRIX_170M
+
+
 def resolve_color(props: Mapping, family: int, width: int, height: int) -> ColorSpec:
-    """The colour description of a frame, with size-based defaults for what is unset.
+    """The colour description of a frame, with size-based defaults (:func:`is_hd`) for what is unset.
 
     ``family`` is a ``vs.ColorFamily`` value (GRAY 1, RGB 2, YUV 3).
     """
-    hd = width >= 1280 or height >= 720
+    hd = is_hd(width, height)
     matrix = _int_prop(props, "_Matrix")
     if family == FAMILY_RGB:
         matrix = MATRIX_RGB
     elif matrix is None or matrix == MATRIX_UNSPEC or (matrix == MATRIX_RGB and family == FAMILY_GRAY):
-        matrix = MATRIX_709 if hd else MATRIX_170M
+        matrix = default_matrix(width, height)
     transfer = _int_prop(props, "_Transfer")
     if transfer is None or transfer in (0, TRANSFER_UNSPEC):
         transfer = TRANSFER_709 if hd else TRANSFER_601

@@ -8,7 +8,9 @@ bit-identical whatever order or thread it is requested from. So
   ``batch``), never mixed with another pair;
 - encoder features depend on one source frame only, so a cached and a
   recomputed feature are the same numbers;
-- network work runs one pass at a time under a lock.
+- network work runs one pass at a time under a lock; a pair's DIS flow prior
+  (CPU work that depends on the pair's two source frames only) is computed
+  before taking it, once per pair, so it overlaps another pair's pass.
 
 Memory stays bounded: a source frame's image tensor and encoder features live
 in an LRU keyed by source index; a chunk's
@@ -28,47 +30,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import work
+from .once import OnceCache
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from .model import UGSPNet
 
-__all__ = ["Engine", "resolve_device", "resolve_model", "tally", "count", "reset_tally"]
+__all__ = ["Engine", "resolve_device", "resolve_model"]
 
 log = logging.getLogger(__name__)
-
-# ----------------------------------------------------------------- process-wide tally
-
-_TALLY_KEYS = ("frames_interpolated", "frames_passed", "executed_macs", "dense_macs", "forward_passes")
-_tally = dict.fromkeys(_TALLY_KEYS, 0)
-_tally_lock = threading.Lock()
-
-
-def count(**increments: int) -> None:
-    """Add to the process-wide tally (keys as in :func:`tally`)."""
-    with _tally_lock:
-        for k, v in increments.items():
-            _tally[k] = _tally.get(k, 0) + int(v)
-
-
-def tally() -> dict[str, int]:
-    """Process-wide counters since start (or :func:`reset_tally`).
-
-    frames_interpolated: output frames the network made; frames_passed: output
-    frames that are source frames (t == 0, scene cuts, identical pairs, the tail);
-    executed_macs / dense_macs: MACs the network ran / would have run unpruned
-    (pruned share = 1 - executed/dense); forward_passes: network passes run.
-    """
-    with _tally_lock:
-        return dict(_tally)
-
-
-def reset_tally() -> None:
-    """Zero the process-wide counters."""
-    with _tally_lock:
-        for k in list(_tally):
-            _tally[k] = 0
-
 
 # ----------------------------------------------------------------- device and model
 
@@ -163,11 +135,12 @@ def _prepare(net: "UGSPNet", device: "torch.device", half: bool) -> "UGSPNet":
 class _Job:
     """One chunk of a pair's frames: computed by one thread, awaited by the others."""
 
-    __slots__ = ("done", "images", "error", "pending")
+    __slots__ = ("done", "images", "work", "error", "pending")
 
     def __init__(self, times: Sequence[Fraction]) -> None:
         self.done = threading.Event()
         self.images: dict[Fraction, np.ndarray] = {}
+        self.work: dict[Fraction, dict[str, int]] = {}  # each frame's share of the chunk's work
         self.error: BaseException | None = None
         self.pending = set(times)  # frames not yet handed out
 
@@ -252,11 +225,17 @@ class Engine:
         self._jobs: OrderedDict[tuple[int, int], _Job] = OrderedDict()
         # Finished chunks not yet fully handed out (seeking leaves some behind).
         self._max_jobs = 6
-        self._stats = dict.fromkeys(_TALLY_KEYS, 0)
+        self._stats = dict.fromkeys(work.KEYS, 0)
+        # Pair priors, computed outside the compute lock; a few cover the pairs in flight.
+        self._priors = OnceCache(4)
 
     # -------------------------------------------------------------- public
     def stats(self) -> dict[str, int]:
-        """This engine's counters (same keys as :func:`tally`, frames_passed excepted)."""
+        """This engine's counters since it was made (:data:`vsugsp.work.KEYS`; frames_passed stays 0).
+
+        Every computation counts, a chunk recomputed after seeking too; the
+        output frames' props (:mod:`vsugsp.work`) count each chunk once.
+        """
         with self._state:
             return dict(self._stats)
 
@@ -275,6 +254,18 @@ class Engine:
         when the frame is not cached on the device). times: every t of this
         pair (the fixed batch it is computed in); ``t`` must be one of them.
         """
+        return self.render(i, t, frame0, frame1, times)[0]
+
+    def render(
+        self,
+        i: int,
+        t: Fraction,
+        frame0: "np.ndarray | Callable[[], np.ndarray]",
+        frame1: "np.ndarray | Callable[[], np.ndarray]",
+        times: Sequence[Fraction],
+    ) -> tuple[np.ndarray, dict[str, int]]:
+        """:meth:`interpolate`'s frame and its share of the work (executed_macs, dense_macs,
+        forward_passes; :func:`vsugsp.work.split` of its chunk's totals, the same whoever computed it)."""
         try:
             pos = times.index(t)
         except ValueError:
@@ -292,7 +283,7 @@ class Engine:
             self._jobs.move_to_end(key)
         if owner:
             try:
-                job.images = self._run(i, chunk, frame0, frame1)
+                job.images, job.work = self._run(i, chunk, frame0, frame1, -(-len(times) // self.batch))
             except BaseException as exc:  # surfaced in every waiting thread
                 job.error = exc
                 with self._state:
@@ -304,12 +295,12 @@ class Engine:
             job.done.wait()
         if job.error is not None:
             raise job.error
-        image = job.images[t]
+        image, spent = job.images[t], job.work[t]
         with self._state:
             job.pending.discard(t)
             if not job.pending and self._jobs.get(key) is job:
                 del self._jobs[key]  # every frame handed out; a re-request recomputes
-        return image
+        return image, spent
 
     # -------------------------------------------------------------- internals
     def _trim_jobs(self) -> None:
@@ -335,37 +326,63 @@ class Engine:
         return x.to(device=self.device, dtype=self.dtype)
 
     def _frame(self, idx: int, frame: "np.ndarray | Callable[[], np.ndarray]") -> tuple:
-        """(image tensor, encoder features) of source frame ``idx``, from the LRU or computed."""
-        entry = self._features.get(idx)
+        """(image tensor, encoder features) of source frame ``idx``, from the LRU or computed.
+
+        Called under the compute lock; the LRU itself is guarded by the state
+        lock, because :meth:`_image` reads it from threads not holding the compute lock.
+        """
+        with self._state:
+            entry = self._features.get(idx)
+            if entry is not None:
+                self._features.move_to_end(idx)
         if entry is None:
             img = self._tensor(frame)
             entry = (img, self.net.encode(img, self.scale))
-            self._features[idx] = entry
-            while len(self._features) > self.cache_frames:
-                self._features.popitem(last=False)
-        else:
-            self._features.move_to_end(idx)
+            with self._state:
+                self._features[idx] = entry
+                while len(self._features) > self.cache_frames:
+                    self._features.popitem(last=False)
         return entry
 
+    def _image(self, idx: int, frame: "np.ndarray | Callable[[], np.ndarray]") -> "torch.Tensor":
+        """Source frame ``idx``'s image tensor: the LRU's, or the same numbers made anew."""
+        with self._state:
+            entry = self._features.get(idx)
+        return entry[0] if entry is not None else self._tensor(frame)
+
+    def _prior(self, i: int, frame0: Any, frame1: Any, uses: int) -> "torch.Tensor | None":
+        """Pair ``i``'s flow prior, computed once for its ``uses`` chunks, outside the compute lock.
+
+        So a pair's DIS (CPU) runs while the network (holding the lock) works
+        on another pair. The prior depends on the two source frames only, so
+        it is the same numbers whichever thread computes it.
+        """
+        from .model.prior import prior_for
+
+        def compute() -> "torch.Tensor | None":
+            a, b = self._image(i, frame0), self._image(i + 1, frame1)
+            _check_pair(i, a, b)
+            with self._torch.inference_mode():
+                return prior_for(self.flow_prior, a, b)
+
+        return self._priors.get(i, compute, uses)
+
     def _run(
-        self, i: int, chunk: tuple[Fraction, ...], frame0: Any, frame1: Any
-    ) -> dict[Fraction, np.ndarray]:
+        self, i: int, chunk: tuple[Fraction, ...], frame0: Any, frame1: Any, chunks: int = 1
+    ) -> tuple[dict[Fraction, np.ndarray], dict[Fraction, dict[str, int]]]:
+        """Images and per-frame work of one chunk; ``chunks``: how many the pair has (they share its prior)."""
         from .model.ensemble import ensemble_forward
 
         torch = self._torch
         n = len(chunk)
+        # one prior per pair, shared by every t and chunk of it (tiny frames: none)
+        pair = self._prior(i, frame0, frame1, chunks) if self.flow_prior != "none" else None
         bf16 = torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cpu_bf16)
         with self._compute, torch.inference_mode(), bf16:
             a, f0 = self._frame(i, frame0)
             b, f1 = self._frame(i + 1, frame1)
-            if a.shape != b.shape:
-                raise ValueError(f"vsugsp: frames {i} and {i + 1} differ in size: {tuple(a.shape)} vs {tuple(b.shape)}")
+            _check_pair(i, a, b)
             tt = torch.tensor([float(t) for t in chunk], dtype=self.dtype, device=self.device)
-            pair = None
-            if self.flow_prior != "none":  # one pair: shared by every t of the chunk (tiny frames: none)
-                from .model.prior import prior_for
-
-                pair = prior_for(self.flow_prior, a, b)
             image, macs, dense = ensemble_forward(
                 self.net,
                 a.expand(n, -1, -1, -1),
@@ -383,10 +400,17 @@ class Engine:
                 refine=self.refine,
             )
         host = image.float().cpu().numpy()
+        macs, dense = int(macs), int(dense)
         with self._state:
             self._stats["frames_interpolated"] += n
             self._stats["executed_macs"] += macs
             self._stats["dense_macs"] += dense
             self._stats["forward_passes"] += self.ensemble
-        count(executed_macs=macs, dense_macs=dense, forward_passes=self.ensemble)
-        return {t: host[k] for k, t in enumerate(chunk)}
+        spent = {t: {"executed_macs": work.split(macs, k, n), "dense_macs": work.split(dense, k, n),
+                     "forward_passes": work.split(self.ensemble, k, n)} for k, t in enumerate(chunk)}
+        return {t: host[k] for k, t in enumerate(chunk)}, spent
+
+
+def _check_pair(i: int, a: "torch.Tensor", b: "torch.Tensor") -> None:
+    if a.shape != b.shape:
+        raise ValueError(f"vsugsp: frames {i} and {i + 1} differ in size: {tuple(a.shape)} vs {tuple(b.shape)}")

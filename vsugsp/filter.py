@@ -1,7 +1,9 @@
 """``vsugsp.interpolate``: the VapourSynth filter.
 
-The graph (nothing in it calls ``get_frame``; every frame a callback reads was
-requested by VapourSynth before the callback runs):
+What each output frame is (which pair, t, shown as is or interpolated, its
+props) is decided by the pure :class:`vsugsp.output_plan.OutputPlan`; this
+module wires it into a graph (nothing in it calls ``get_frame``; every frame a
+callback reads was requested by VapourSynth before the callback runs):
 
 - ``remap(clip, f)``: a clip of output length whose frame n is ``clip``'s frame
   ``f(n)``. It is a ``FrameEval`` returning the one-frame clip ``clip[f(n)]``;
@@ -16,7 +18,9 @@ requested by VapourSynth before the callback runs):
 - ``select``: ``FrameEval`` that returns the source frame itself (t == 0, a
   scene cut, identical neighbours, past the last frame) or ``interp``.
 - ``final``: ``ModifyFrame`` that sets the props: the nearest source frame's,
-  then duration, absolute time and scene-change flags for the new rate.
+  then duration, absolute time and scene-change flags for the new rate, and
+  the frame's work (:mod:`vsugsp.work`: ``_VsugspInterpolated``,
+  ``_VsugspMACs``, ``_VsugspDenseMACs``, ``_VsugspPasses``).
 """
 from __future__ import annotations
 
@@ -29,10 +33,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import vapoursynth as vs
 
-from . import colors, scene
+from . import colors, scene, work
 from .vscache import bounded, uncached
 from .preset import Preset, load_preset
-from .timing import RateMap, interpolated_time, output_duration, resolve_ratio, scaled_duration
+from .output_plan import OutputPlan, PairDecision
+from .timing import RateMap, resolve_ratio
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +110,6 @@ def _identical(props: Any, planes: int) -> bool:
         if d is None or d != 0:
             return False
     return True
-
-
-def _duration(props: Any) -> Fraction | None:
-    try:
-        num, den = int(props["_DurationNum"]), int(props["_DurationDen"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return Fraction(num, den) if num > 0 and den > 0 else None
 
 
 def interpolate(
@@ -202,59 +199,75 @@ def _build_engine(cfg: Preset, instance: Any, clip: vs.VideoNode):
         raise _error(exc) from None
 
 
+def _decision(props: Any, planes: int) -> PairDecision:
+    """A pair's decision from its info frame's props (a blank, unrequested frame reads as undecided)."""
+    return PairDecision(bool(props.get(scene.CUT_PROP, 0)), _identical(props, planes))
+
+
 def _build_graph(
     src: vs.VideoNode, rmap: RateMap, src_fps: Fraction | None, cfg: Preset, engine: Any
 ) -> vs.VideoNode:
-    from .engine import count
-
-    n_src = rmap.src_frames
-    length = rmap.num_frames
+    """Wire :class:`~vsugsp.output_plan.OutputPlan` into nodes (see the module docstring)."""
+    plan = OutputPlan(rmap, src_fps)
+    length = plan.num_frames
     planes = src.format.num_planes
-    last = n_src - 1
-    out_dur = output_duration(src_fps, rmap.ratio) if src_fps is not None else None
 
-    def left(n: int) -> int:
-        return rmap.position(n)[0]
-
-    def right(n: int) -> int:
-        return min(rmap.position(n)[0] + 1, last)
-
-    def decided(m: int) -> bool:
-        """Whether output m's choice (interpolate or show a source frame) needs its pair's info."""
-        i, t = rmap.position(m)
-        return t != 0 and i + 1 < n_src
-
-    def info_needed(n: int) -> frozenset[int]:
-        """Source pairs whose info (cut, identical) output n's frame or scene flags depend on."""
-        need = {left(n)} if decided(n) else set()
-        for a, b in ((n - 1, n), (n, n + 1)):
-            if a < 0 or b >= length:
-                continue
-            ks = scene.deciding_cuts(scene.possible_positions(*rmap.position(a), n_src),
-                                     scene.possible_positions(*rmap.position(b), n_src))
-            if ks:
-                need |= ks
-                need.update(left(m) for m in (a, b) if decided(m))
-        return frozenset(need)
-
-    def info_at(offset: int) -> Callable[[int], int | None]:
-        def index(n: int) -> int | None:
-            j = left(n) + offset
-            return j if j in info_needed(n) else None
-        return index
+    def decided(n: int) -> int | None:
+        return plan.left(n) if plan.needs_decision(n) else None
 
     # VapourSynth's own caches would grow with seeking; vsugsp's is the engine's (vsugsp.vscache)
     info = bounded(_info_clip(src, cfg.scene_change, cfg.scene_threshold), cfg.cache_frames)
-    info_prev = _remap(info, length, info_at(-1))
-    info_a = _remap(info, length, info_at(0))
-    info_b = _remap(info, length, info_at(1))
-    info_sel = _remap(info, length, lambda n: left(n) if decided(n) else None)
-    src_a = _remap(src, length, left)
-    src_b = _remap(src, length, lambda n: right(n) if decided(n) else None)  # t == 0 shows frame i alone
+    info_prev, info_a, info_b = (_remap(info, length, lambda n, o=o: plan.decision_at(n, o)) for o in (-1, 0, 1))
+    info_sel = _remap(info, length, decided)
+    src_a = _remap(src, length, plan.left)
+    # t == 0 shows frame i alone
+    src_b = _remap(src, length, lambda n: plan.right(n) if plan.needs_decision(n) else None)
 
     rgb = bounded(colors.to_rgb(src), cfg.cache_frames)
-    rgb_a = _remap(rgb, length, left)
-    rgb_b = _remap(rgb, length, right)
+    rgb_a = _remap(rgb, length, plan.left)
+    rgb_b = _remap(rgb, length, plan.right)
+    interp = colors.from_rgb(_interp_clip(rgb, rgb_a, rgb_b, rmap, engine), src.format, src_a)
+
+    def _select(n: int, f: vs.VideoFrame) -> vs.VideoNode:
+        k = plan.shown(n, _decision(f.props, planes))
+        return interp if k is None else src[k]
+
+    blank_out = core.std.BlankClip(src, length=length, keep=True)
+    selected = uncached(core.std.FrameEval(blank_out, _select, prop_src=[info_sel], clip_src=[src, interp]))
+
+    def _finish(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
+        frame, fa, fb, fprev, finfo, fnext = f
+        i = plan.left(n)
+        # only the pairs this frame depends on were requested (decisions_needed); the others are blank
+        fp = plan.frame(n, {j: _decision(fr.props, planes) for j, fr in ((i - 1, fprev), (i, finfo), (i + 1, fnext))})
+        near = fb if fp.near != i else fa
+        out = frame.copy()
+        props = out.props
+        measured = {key: frame.props.get(key, 0) for key in (work.MACS, work.DENSE_MACS, work.PASSES)}
+        props.clear()
+        props.update({key: v for key, v in near.props.items() if not key.startswith(_INTERNAL_PREFIX)})
+        for key, value in plan.props(fp, fa.props, fb.props if plan.needs_decision(n) else None).items():
+            if value is None:
+                props.pop(key, None)
+            else:
+                props[key] = value
+        props.update(work.frame_props(fp.interpolated, measured[work.MACS], measured[work.DENSE_MACS],
+                                      measured[work.PASSES]))
+        return out
+
+    final = uncached(core.std.ModifyFrame(selected, [selected, src_a, src_b, info_prev, info_a, info_b], _finish))
+    if src_fps is not None:
+        out_fps = src_fps * rmap.ratio
+        final = uncached(core.std.AssumeFPS(final, fpsnum=out_fps.numerator, fpsden=out_fps.denominator))
+    return final
+
+
+def _interp_clip(rgb: vs.VideoNode, rgb_a: vs.VideoNode, rgb_b: vs.VideoNode, rmap: RateMap,
+                 engine: Any) -> vs.VideoNode:
+    """Output-length RGBS clip of the network's frames (only requested where the plan interpolates).
+
+    Each frame carries its share of the engine's work (:mod:`vsugsp.work`) for the final props.
+    """
 
     def _interp(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         i, t = rmap.position(n)
@@ -264,87 +277,14 @@ def _build_graph(
             # Called by the engine only when the frame is not already on the device.
             return lambda: np.stack([np.asarray(frame[p]) for p in range(3)])
 
-        image = engine.interpolate(i, t, as_array(fa), as_array(fb), rmap.times_of(i))
+        image, spent = engine.render(i, t, as_array(fa), as_array(fb), rmap.times_of(i))
         out = f[0].copy()
         for p in range(3):
             np.copyto(np.asarray(out[p]), image[p])
+        out.props[work.MACS] = spent["executed_macs"]
+        out.props[work.DENSE_MACS] = spent["dense_macs"]
+        out.props[work.PASSES] = spent["forward_passes"]
         return out
 
-    interp_rgb = uncached(core.std.ModifyFrame(core.std.BlankClip(rgb, length=length, keep=True), [rgb_a, rgb_b], _interp))
-    interp = colors.from_rgb(interp_rgb, src.format, src_a)
-
-    def _shown(n: int, props: Any) -> int | None:
-        """Source frame output n shows as is, or None when it is interpolated."""
-        i, t = rmap.position(n)
-        return scene.source_choice(
-            i, t, n_src, bool(props.get(scene.CUT_PROP, 0)), _identical(props, planes)
-        )
-
-    def _select(n: int, f: vs.VideoFrame) -> vs.VideoNode:
-        k = _shown(n, f.props)
-        return interp if k is None else src[k]
-
-    blank_out = core.std.BlankClip(src, length=length, keep=True)
-    selected = uncached(core.std.FrameEval(blank_out, _select, prop_src=[info_sel], clip_src=[src, interp]))
-
-    def _position(m: int, props: Any) -> Fraction:
-        i, t = rmap.position(m)
-        k = scene.source_choice(i, t, n_src, bool(props.get(scene.CUT_PROP, 0)), _identical(props, planes))
-        return Fraction(k) if k is not None else i + t
-
-    def _finish(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
-        frame, fa, fb, fprev, finfo, fnext = f
-        i, t = rmap.position(n)
-        needed = info_needed(n)
-        k = _shown(n, finfo.props)
-        near = fb if (k if k is not None else rmap.nearest(n)) != i else fa
-        out = frame.copy()
-        props = out.props
-        props.clear()
-        props.update({key: v for key, v in near.props.items() if not key.startswith(_INTERNAL_PREFIX)})
-        # duration and time at the new rate
-        src_dur = Fraction(1, 1) / src_fps if src_fps is not None else _duration(fa.props)
-        if out_dur is not None:
-            dur = out_dur
-        elif src_dur is not None:
-            dur = scaled_duration(src_dur, rmap.ratio)
-        else:
-            dur = None
-        if dur is not None:
-            props["_DurationNum"], props["_DurationDen"] = dur.numerator, dur.denominator
-        else:
-            for key in ("_DurationNum", "_DurationDen"):
-                props.pop(key, None)
-        if t == 0:
-            pass  # the source frame's own _AbsoluteTime (copied above with its props)
-        elif "_AbsoluteTime" in fa.props and src_dur is not None:
-            props["_AbsoluteTime"] = interpolated_time(fa.props["_AbsoluteTime"], t, src_dur)
-        elif "_AbsoluteTime" in fb.props and src_dur is not None and i + 1 <= last:
-            props["_AbsoluteTime"] = interpolated_time(fb.props["_AbsoluteTime"], t - 1, src_dur)
-        else:
-            props.pop("_AbsoluteTime", None)
-        # scene-change flags between what neighbouring output frames show
-        # only the pairs this frame depends on were requested (info_needed); the others are blank
-        by_index = {j: fr.props for j, fr in ((i - 1, fprev), (i + 1, fnext), (i, finfo)) if j in needed}
-
-        def cut_at(j: int) -> bool:
-            pr = by_index.get(j)
-            return bool(pr.get(scene.CUT_PROP, 0)) if pr is not None else False
-
-        def pos(m: int) -> Fraction:
-            return _position(m, by_index.get(rmap.position(m)[0], {}))
-
-        q = pos(n)
-        props["_SceneChangePrev"] = int(n > 0 and scene.cut_between(pos(n - 1), q, cut_at))
-        props["_SceneChangeNext"] = int(n < length - 1 and scene.cut_between(q, pos(n + 1), cut_at))
-        if k is None:
-            count(frames_interpolated=1)
-        else:
-            count(frames_passed=1)
-        return out
-
-    final = uncached(core.std.ModifyFrame(selected, [selected, src_a, src_b, info_prev, info_a, info_b], _finish))
-    if src_fps is not None:
-        out_fps = src_fps * rmap.ratio
-        final = uncached(core.std.AssumeFPS(final, fpsnum=out_fps.numerator, fpsden=out_fps.denominator))
-    return final
+    blank = core.std.BlankClip(rgb, length=rmap.num_frames, keep=True)
+    return uncached(core.std.ModifyFrame(blank, [rgb_a, rgb_b], _interp))

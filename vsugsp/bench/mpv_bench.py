@@ -90,7 +90,7 @@ def run_case(size: str, device: str, *, frames: int, concurrent: int, buffered: 
              container_fps: float, display_fps: float, preset: str, model: str | None,
              respect_limits: bool, mode: str | None, tmp: Path) -> dict[str, Any]:
     """One case: play `frames` output frames through the mpv script; the measurements."""
-    from .. import engine, mpv
+    from .. import mpv, work
     from ..preset import load_preset
 
     width, height = SIZES[size]
@@ -114,12 +114,13 @@ def run_case(size: str, device: str, *, frames: int, concurrent: int, buffered: 
     warmup = math.ceil(target / Fraction(container_fps).limit_denominator(1001)) + 1 if target else 1
     if frames <= warmup + 1:
         raise ValueError(f"vsugsp: --frames must be above {warmup + 1} to leave steady-state frames")
-    before = engine.tally()
     result = play(out, frames, concurrent_frames=concurrent)
-    after = engine.tally()
     steady = result.intervals[warmup:]
     sustained = len(steady) / sum(steady) if sum(steady) > 0 else float("inf")
-    delta = {k: after[k] - before.get(k, 0) for k in after}
+    spent = work.Tally()  # the played frames' work props (vsugsp.work)
+    for props in result.props:
+        spent.add(props)
+    delta = spent.totals()
     dense = delta.get("dense_macs", 0)
     return {
         "size": size, "width": width, "height": height, "device": device, "preset": preset,

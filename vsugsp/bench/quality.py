@@ -17,6 +17,7 @@ from ..eval.metrics import PSNR_CAP_DB
 from ..eval.peers import PEERS, Peer, PeerMissing, make_peer
 from ..eval.protocol import fraction_str, run_frame_drop, scored_indices
 from ..eval.ugsp_method import ugsp
+from ..work import Tally
 from .machine import describe
 from .progress import StderrProgress, note
 
@@ -28,7 +29,8 @@ PROTOCOL = {
     "description": "keep even source frames, interpolate x2, score output frame 2k+1 against source frame 2k+1 "
                    "for every k with 2k+2 < N (the last odd frame has no right neighbour)",
     "color": "both clips converted to RGB24 (8-bit, rounded) with the same matrix: the source's _Matrix, "
-             "else BT.709 above 1024x576 and BT.601 (170m) below",
+             "else BT.709 at >= 1280 wide or >= 720 tall and BT.601 (170m) below (vsugsp.colors.default_matrix, "
+             "the filter's own default)",
     "psnr": f"per frame on uint8 RGB, peak 255, capped at {PSNR_CAP_DB:g} dB (identical frames score "
             f"{PSNR_CAP_DB:g}); clip value = mean over scored frames",
     "ssim": "per frame: Gaussian window 11x11 sigma 1.5, population covariance, L=255, each RGB channel, "
@@ -89,16 +91,6 @@ def _clip_entry(spec: ClipSpec, clip, matrix: int) -> dict:
     }
 
 
-def _macs() -> Optional[tuple[int, int]]:
-    """(executed, dense) MACs the vsugsp engine has run in this process, or None without vsugsp."""
-    try:
-        from ..engine import tally
-    except ImportError:
-        return None
-    t = tally()
-    return t["executed_macs"], t["dense_macs"]
-
-
 def run_quality(specs: Sequence[ClipSpec], methods: Sequence[str], *, model: Optional[str] = None,
                 device: Optional[str] = None, chunk: int = 16, per_frame: bool = True,
                 show_progress: bool = True) -> dict:
@@ -120,10 +112,11 @@ def run_quality(specs: Sequence[ClipSpec], methods: Sequence[str], *, model: Opt
                 continue
             entry["params"] = peer.params
             prog = StderrProgress(f"[{spec.name}] {name}") if show_progress else None
-            before = _macs()
+            spent = Tally()  # the scored frames' work props (vsugsp.work; peers' frames have none)
             try:
                 # a fresh source node per method: no method profits from frames another one decoded
-                run = run_frame_drop(load_window(spec), peer.method, matrix=matrix, chunk=chunk, progress=prog)
+                run = run_frame_drop(load_window(spec), lambda clip, m=peer.method: spent.counting(m(clip)),
+                                     matrix=matrix, chunk=chunk, progress=prog)
             except Exception as e:  # one broken method must not lose the others' numbers
                 note(f"[{spec.name}] {name}: ERROR {e}")
                 data["results"].append({**entry, "status": "error", "reason": f"{type(e).__name__}: {e}",
@@ -134,9 +127,9 @@ def run_quality(specs: Sequence[ClipSpec], methods: Sequence[str], *, model: Opt
             res = {**entry, "status": "ok", "psnr": run.psnr, "ssim": run.ssim, "fps": run.fps,
                    "seconds": run.seconds, "frames": run.frames, "first_frame_seconds": run.first_frame_seconds,
                    "fps_after_first": run.fps_after_first, "setup_seconds": run.setup_seconds}
-            after = _macs()
-            if after is not None and after[1] > before[1]:  # the network ran: share of its dense MACs executed
-                res["mac_share"] = (after[0] - before[0]) / (after[1] - before[1])
+            work = spent.totals()
+            if work["dense_macs"] > 0:  # the network ran: share of its dense MACs executed
+                res["mac_share"] = work["executed_macs"] / work["dense_macs"]
             if per_frame:
                 res["per_frame"] = {"index": [spec.start + i for i in run.indices],
                                     "psnr": run.frame_psnr, "ssim": run.frame_ssim}

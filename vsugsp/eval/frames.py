@@ -1,9 +1,9 @@
 """Where VapourSynth frames become 8-bit RGB arrays for scoring, and back.
 
 Scoring happens on RGB24: the reference and the candidate clip are converted
-with the same YUV matrix (the clip's own ``_Matrix`` property, or the usual
-size default when it is unspecified), so a method is never rewarded or
-punished for the colour conversion itself.
+with the same YUV matrix (the clip's own ``_Matrix`` property, or, when it is
+unspecified, the filter's own size default, :func:`vsugsp.colors.default_matrix`),
+so a method is never rewarded or punished for the colour conversion itself.
 """
 
 from __future__ import annotations
@@ -14,17 +14,14 @@ from typing import Sequence
 import numpy as np
 import vapoursynth as vs
 
+from ..colors import default_matrix
+
 core = vs.core
 
 # _Matrix values that resize accepts as a YUV→RGB matrix (0 = RGB, 2 = unspecified)
 _KNOWN_MATRICES = {1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
 MATRIX_NAMES = {1: "709", 4: "fcc", 5: "470bg", 6: "170m", 7: "240m", 8: "ycgco", 9: "2020ncl", 10: "2020cl",
                 12: "chromancl", 13: "chromacl", 14: "ictcp"}
-
-
-def default_matrix(width: int, height: int) -> int:
-    """Matrix for a clip that does not say: BT.709 for HD sizes, BT.601 (170m) below."""
-    return 1 if width > 1024 or height > 576 else 6
 
 
 def rgb24_matrix(clip: vs.VideoNode) -> int:

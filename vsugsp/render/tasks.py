@@ -58,7 +58,8 @@ class ChunkJob:
 class ChunkResult:
     """A rendered chunk: the encoded file's bytes and what it cost.
 
-    work: the engine's tally over the chunk (frames_interpolated, ...);
+    work: the sums of the chunk's frames' work props (:data:`vsugsp.work.KEYS`:
+        frames_interpolated, ...);
     seconds: wall time of the task, opening the source included;
     setup_seconds: the part of it before the first frame (imports, on a fresh
         worker the model load too, opening the source, building the graph);
@@ -94,8 +95,8 @@ def render_chunk(job: ChunkJob, report: Callable[[int], None] | None = None) -> 
     began = time.perf_counter()
     from ..cli import open_source
     from ..encode import write_video
-    from ..engine import tally
     from ..filter import interpolate
+    from ..work import Tally
 
     _use_threads(job.threads)
     chunk = job.chunk
@@ -114,14 +115,13 @@ def render_chunk(job: ChunkJob, report: Callable[[int], None] | None = None) -> 
             last[0] = now
             report(done)
 
-    before = tally()
+    spent = Tally()
     setup = time.perf_counter() - began
     with tempfile.TemporaryDirectory(prefix="vsugsp-chunk-") as tmp:
         path = Path(tmp) / f"{chunk.name}{CHUNK_SUFFIX}"
-        encoder = write_video(out[chunk.start : chunk.stop], path, crf=job.crf, codec=job.codec,
-                              progress=progress)
+        encoder = write_video(spent.counting(out[chunk.start : chunk.stop]), path, crf=job.crf,
+                              codec=job.codec, progress=progress)
         data = path.read_bytes()
-    after = tally()
     return ChunkResult(
         chunk=chunk,
         data=data,
@@ -131,7 +131,7 @@ def render_chunk(job: ChunkJob, report: Callable[[int], None] | None = None) -> 
         setup_seconds=setup,
         node=socket.gethostname(),
         pid=os.getpid(),
-        work={k: after[k] - before.get(k, 0) for k in after},
+        work=spent.totals(),
     )
 
 
