@@ -409,11 +409,11 @@ def test_engine_memory_is_bounded(net):
         for t in times:
             eng.interpolate(i, t, _frames(i), _frames(i + 1), times)
         assert len(eng._features) <= 3
-        assert not eng._jobs  # every frame of the pair handed out: results released
+        assert not len(eng._chunks)  # every frame of the pair handed out: results released
     # partly consumed chunks (seeking) are capped too
     for i in range(20):
         eng.interpolate(i, times[0], _frames(i), _frames(i + 1), times)
-    assert len(eng._jobs) <= eng._max_jobs
+    assert len(eng._chunks) <= eng._chunks.size
 
 
 def test_engine_one_pass_per_chunk_across_threads(net):
@@ -559,3 +559,26 @@ def test_vapoursynth_caches_stay_within_cache_frames_under_seeking(net, size):
     rgb_frame = w * h * 3 * 4  # float RGB source frames and GRAYS scene thumbnails, cache_frames of each
     thumb = THUMB_WIDTH * (THUMB_WIDTH * h // w) * 4
     assert held <= 3 * (rgb_frame + thumb) + 2 * rgb_frame, held / rgb_frame
+
+
+def test_once_cache_named_readers():
+    """A value that serves named readers is dropped once each has read it, a second read by one not counted."""
+    from vsugsp.once import OnceCache
+
+    calls = []
+    cache = OnceCache(2)
+
+    def compute():
+        calls.append(1)
+        return len(calls)
+
+    assert cache.get("k", compute, uses=("a", "b"), reader="a") == 1
+    assert cache.get("k", compute, uses=("a", "b"), reader="a") == 1  # read again: still held for b
+    assert len(cache) == 1
+    assert cache.get("k", compute, uses=("a", "b"), reader="b") == 1
+    assert len(cache) == 0 and len(calls) == 1
+    assert cache.get("k", compute, uses=2) == 2 and len(cache) == 1  # counted uses
+    assert cache.get("k", compute, uses=2) == 2 and len(cache) == 0
+    for k in range(5):  # finished values beyond the size go, oldest first
+        cache.get(k, compute, uses=3)
+    assert len(cache) == 2

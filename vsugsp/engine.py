@@ -132,19 +132,6 @@ def _prepare(net: "UGSPNet", device: "torch.device", half: bool) -> "UGSPNet":
 # ----------------------------------------------------------------- the engine
 
 
-class _Job:
-    """One chunk of a pair's frames: computed by one thread, awaited by the others."""
-
-    __slots__ = ("done", "images", "work", "error", "pending")
-
-    def __init__(self, times: Sequence[Fraction]) -> None:
-        self.done = threading.Event()
-        self.images: dict[Fraction, np.ndarray] = {}
-        self.work: dict[Fraction, dict[str, int]] = {}  # each frame's share of the chunk's work
-        self.error: BaseException | None = None
-        self.pending = set(times)  # frames not yet handed out
-
-
 class Engine:
     """Interpolates source pairs with one network on one device.
 
@@ -222,9 +209,9 @@ class Engine:
         self._compute = threading.Lock()
         self._state = threading.Lock()
         self._features: OrderedDict[int, Any] = OrderedDict()
-        self._jobs: OrderedDict[tuple[int, int], _Job] = OrderedDict()
-        # Finished chunks not yet fully handed out (seeking leaves some behind).
-        self._max_jobs = 6
+        # Chunks of frames, dropped once every frame is handed out; at most 6 finished
+        # ones not yet fully handed out (seeking leaves some behind).
+        self._chunks = OnceCache(6)
         self._stats = dict.fromkeys(work.KEYS, 0)
         # Pair priors, computed outside the compute lock; a few cover the pairs in flight.
         self._priors = OnceCache(4)
@@ -272,47 +259,12 @@ class Engine:
             raise ValueError(f"vsugsp: t={t} is not among the pair's times {list(times)}") from None
         c = pos // self.batch
         chunk = tuple(times[c * self.batch : (c + 1) * self.batch])
-        key = (i, c)
-        with self._state:
-            job = self._jobs.get(key)
-            owner = job is None
-            if owner:
-                job = _Job(chunk)
-                self._jobs[key] = job
-                self._trim_jobs()
-            self._jobs.move_to_end(key)
-        if owner:
-            try:
-                job.images, job.work = self._run(i, chunk, frame0, frame1, -(-len(times) // self.batch))
-            except BaseException as exc:  # surfaced in every waiting thread
-                job.error = exc
-                with self._state:
-                    if self._jobs.get(key) is job:
-                        del self._jobs[key]
-            finally:
-                job.done.set()
-        else:
-            job.done.wait()
-        if job.error is not None:
-            raise job.error
-        image, spent = job.images[t], job.work[t]
-        with self._state:
-            job.pending.discard(t)
-            if not job.pending and self._jobs.get(key) is job:
-                del self._jobs[key]  # every frame handed out; a re-request recomputes
-        return image, spent
+        images, spent = self._chunks.get(
+            (i, c), lambda: self._run(i, chunk, frame0, frame1, -(-len(times) // self.batch)),
+            uses=chunk, reader=t)
+        return images[t], spent[t]
 
     # -------------------------------------------------------------- internals
-    def _trim_jobs(self) -> None:
-        # Only finished chunks may go; a running one has waiters.
-        while len(self._jobs) > self._max_jobs:
-            for k, j in self._jobs.items():
-                if j.done.is_set():
-                    del self._jobs[k]
-                    break
-            else:
-                return
-
     def _tensor(self, frame: "np.ndarray | Callable[[], np.ndarray]") -> "torch.Tensor":
         torch = self._torch
         if callable(frame):

@@ -1,15 +1,15 @@
 """A bounded map whose values are computed once, by the first thread that asks.
 
-The engine keeps each source pair's DIS flow prior here, so the prior is
-computed outside the network's lock (a pair's prior runs while the network
-works on another pair) and two threads needing the same pair share one
-computation.
+The engine keeps two things here: each source pair's DIS flow prior, so the
+prior is computed outside the network's lock (a pair's prior runs while the
+network works on another pair), and each chunk of a pair's interpolated frames,
+so the threads asking for frames of one chunk share one network pass.
 """
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
 __all__ = ["OnceCache"]
@@ -22,7 +22,8 @@ class _Entry:
         self.done = threading.Event()
         self.value: Any = None
         self.error: BaseException | None = None
-        self.uses = uses  # reads left before the entry is dropped
+        # reads left before the entry is dropped: a count, or the readers still to come
+        self.uses: int | set = uses
 
 
 class OnceCache:
@@ -45,17 +46,20 @@ class OnceCache:
         with self._lock:
             return len(self._entries)
 
-    def get(self, key: Hashable, compute: Callable[[], Any], uses: int = 1) -> Any:
+    def get(self, key: Hashable, compute: Callable[[], Any], uses: "int | Iterable[Hashable]" = 1,
+            reader: Hashable = None) -> Any:
         """The value of ``key``: computed by ``compute()`` unless present or being computed.
 
         uses: how many reads (this one included) the value serves before it is
-        dropped; set by the thread that computes it.
+        dropped, or the readers it serves (dropped once each has read it; a
+        reader reading twice counts once); set by the thread that computes it.
+        reader: who reads, when ``uses`` names readers.
         """
         with self._lock:
             entry = self._entries.get(key)
             owner = entry is None
             if owner:
-                entry = self._entries[key] = _Entry(max(1, int(uses)))
+                entry = self._entries[key] = _Entry(max(1, int(uses)) if isinstance(uses, int) else set(uses))
                 self._trim()
             self._entries.move_to_end(key)
         if owner:
@@ -73,8 +77,13 @@ class OnceCache:
         if entry.error is not None:
             raise entry.error
         with self._lock:
-            entry.uses -= 1
-            if entry.uses <= 0 and self._entries.get(key) is entry:
+            if isinstance(entry.uses, set):
+                entry.uses.discard(reader)
+                spent = not entry.uses
+            else:
+                entry.uses -= 1
+                spent = entry.uses <= 0
+            if spent and self._entries.get(key) is entry:
                 del self._entries[key]
         return entry.value
 
