@@ -228,8 +228,16 @@ def test_speed_rows_pruned_vs_dense_and_markdown():
         assert d["flow_prior"] == "dis-fast" and d["prior_ms"] > 0
     else:
         assert d["flow_prior"] == "none" and d["prior_ms"] is None
+    # the roofline: the bench's own GEMM peak, and each row's executed FLOP rate as a share of it
+    peaks = data["gemm_peak_gflops"]
+    assert peaks["cpu fp32"] > 0
+    peak = peaks[f"cpu {p['precision']}"]
+    for r in (d, p):
+        assert r["gflops"] == pytest.approx(2 * r["macs"] / (r["ms"] / 1000) / 1e9)
+        assert r["roofline"] == pytest.approx(r["gflops"] / peak)
     md = speed_markdown(data)
     assert "| fast | pruned |" in md and "| fast | dense |" in md
+    assert "share of GEMM peak" in md and "GEMM peak measured by the bench itself" in md
     assert to_markdown(data) == md
 
 
@@ -321,3 +329,15 @@ def test_bench_lists_keep_bracketed_overrides_whole():
     assert items == ["quality:refine=[fusion,rgb]+ensemble=1", "fast", "none-such"]
     assert split_preset(items[0]) == ("quality", {"refine": ["fusion", "rgb"], "ensemble": 1})
     assert _list("none") == [] and _list(" ") == []
+
+
+def test_roofline_share_and_a_measured_peak():
+    torch = pytest.importorskip("torch")
+    from vsugsp.bench.roofline import gemm_peak, roofline_share
+
+    assert roofline_share(50e9, 1.0, 200.0) == pytest.approx(0.5)  # 100 GFLOP/s of 200
+    assert roofline_share(0, 1.0, 200.0) == 0
+    with pytest.raises(ValueError, match="seconds > 0"):
+        roofline_share(1, 0, 200.0)
+    peak = gemm_peak(torch.float32, sizes=(128,), repeats=2, min_seconds=0.01)
+    assert 0.1 < peak < 1e5  # GFLOP/s of a real multiply on any CPU of this decade

@@ -71,21 +71,32 @@ def speed_markdown(data: dict) -> str:
         lines.append(f"**{device}, {size} ({w}×{h}), {path}**")
         lines.append("")
         lines.append("| preset | mode | precision | fps | ms/frame | GMAC executed | GMAC dense | density | "
-                     "speed-up vs dense | DIS prior ms/pair (CPU) |")
-        lines.append("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+                     "speed-up vs dense | DIS prior ms/pair (CPU) | GFLOP/s | share of GEMM peak |")
+        lines.append("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for r in rs:
             if r.get("status") != "ok":
                 lines.append(f"| {r.get('preset')} | {r.get('mode')} | {r.get('precision', '')} | "
-                             f"{r.get('status')}: {r.get('reason', '')} | | | | | | |")
+                             f"{r.get('status')}: {r.get('reason', '')} | | | | | | | | |")
                 continue
             gm = r.get("macs")
             gd = r.get("dense_macs")
             lines.append(f"| {r['preset']} | {r['mode']} | {r.get('precision', '')} | {_fmt(r['fps'], '.2f')} | "
                          f"{_fmt(r['ms'], '.1f')} | {_fmt(gm / 1e9 if gm else None, '.2f')} | "
                          f"{_fmt(gd / 1e9 if gd else None, '.2f')} | {_fmt(r.get('density'), '.3f')} | "
-                         f"{_fmt(r.get('speedup_vs_dense'), '.2f')} | {_fmt(r.get('prior_ms'), '.0f')} |")
+                         f"{_fmt(r.get('speedup_vs_dense'), '.2f')} | {_fmt(r.get('prior_ms'), '.0f')} | "
+                         f"{_fmt(r.get('gflops'), '.1f')} | {_pct(r.get('roofline'))} |")
+        lines.append("")
+    peaks = data.get("gemm_peak_gflops")
+    if peaks:
+        lines.append("GEMM peak measured by the bench itself (best square bf16/fp16/fp32 matrix multiply on "
+                     "the same threads, GFLOP/s): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(peaks.items()))
+                     + "; GFLOP/s counts 2 FLOPs per executed MAC of the network.")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _pct(v) -> str:
+    return "–" if v is None else f"{100 * v:.0f} %"
 
 
 def to_markdown(data: dict) -> str:

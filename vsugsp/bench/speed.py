@@ -124,6 +124,7 @@ def run_speed(*, devices: Sequence[str], sizes: Sequence[str], presets: Sequence
     import torch
 
     from ..preset import load_preset
+    from .roofline import roofline_share
 
     for m in modes:
         if m not in ("pruned", "dense"):
@@ -141,6 +142,12 @@ def run_speed(*, devices: Sequence[str], sizes: Sequence[str], presets: Sequence
             data["results"].append({"device": device, "status": "missing", "reason": "CUDA not available",
                                     "preset": "-", "mode": "-", "size": "-"})
             continue
+        if dev.type == "cpu":  # as an engine does: no page faults on every pass (vsugsp.allocator)
+            from ..allocator import retain_freed_memory
+
+            retain_freed_memory()
+        peaks = _gemm_peaks(dev)  # the roofline: what this device's GEMMs reach, same threads, same run
+        data.setdefault("gemm_peak_gflops", {}).update({f"{device} {k}": v for k, v in peaks.items()})
         sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
         w_up = warmup if warmup is not None else (5 if dev.type == "cuda" else 1)
         reps = repeats if repeats is not None else (20 if dev.type == "cuda" else 3)
@@ -183,6 +190,9 @@ def run_speed(*, devices: Sequence[str], sizes: Sequence[str], presets: Sequence
                                warmup=w_up, macs=int(out.macs), dense_macs=int(out.dense_macs),
                                density=float(out.density),
                                speedup_vs_dense=(dense_ms / tm.ms) if dense_ms else None)
+                    row["gflops"] = 2.0 * out.macs / (tm.ms / 1000.0) / 1e9
+                    peak = peaks.get(row["precision"])
+                    row["roofline"] = roofline_share(out.macs, tm.ms / 1000.0, peak) if peak else None
                     data["results"].append(row)
                     note(f"[{device} {label}] {pname} {mode}: {row['fps']:.2f} fps ({tm.ms:.1f} ms), "
                          f"{out.macs / 1e9:.2f} of {out.dense_macs / 1e9:.2f} GMAC")
@@ -194,6 +204,20 @@ def run_speed(*, devices: Sequence[str], sizes: Sequence[str], presets: Sequence
                 if dev.type == "cuda":
                     torch.cuda.empty_cache()
     return data
+
+
+def _gemm_peaks(dev) -> dict[str, float]:
+    """GEMM peak GFLOP/s by the precision names the rows use (fp32, and bf16 on a CPU / fp16 on CUDA)."""
+    import torch
+
+    from .roofline import gemm_peak
+
+    peaks = {"fp32": gemm_peak(torch.float32, dev)}
+    if dev.type == "cuda":
+        peaks["fp16"] = gemm_peak(torch.float16, dev)
+    elif cpu_bf16():
+        peaks["bf16"] = gemm_peak(torch.bfloat16, dev)
+    return peaks
 
 
 def _prior_for(setting: str, img0, img1, dev, repeats: int):
