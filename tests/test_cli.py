@@ -91,6 +91,20 @@ def test_summary_reports_the_pruned_share():
     assert "3.0 of 12.0 GMAC executed, 75.0% pruned" in text
     nothing = cli.format_summary(src, out, 2.0, {"frames_passed": 10}, output="o.mp4", codec="libx264")
     assert "pruned" not in nothing and "0 interpolated, 10 passed through" in nothing
+    assert "prior:" not in text
+    assert "prior:   dis-fast (auto on cuda)" in cli.format_summary(src, out, 2.0, work, output="o.mp4",
+                                                                     codec="libx264", prior="dis-fast (auto on cuda)")
+
+
+def test_the_summary_says_which_flow_prior_ran():
+    from vsugsp.model import prior
+
+    if not prior.available():
+        assert cli.flow_prior_report({"device": "cpu"}) == "none (auto on cpu, OpenCV missing)"
+        return
+    assert cli.flow_prior_report({"device": "cpu"}) == "dis (auto on cpu)"  # balanced, the default
+    assert cli.flow_prior_report({"preset": "fast", "device": "cpu"}) == "dis-fast (auto-fast on cpu)"
+    assert cli.flow_prior_report({"device": "cpu", "flow_prior": "none"}) == "none"
 
 
 # ------------------------------------------------------------ errors

@@ -327,3 +327,21 @@ def test_dis_fast_runs_on_half_size_frames_and_returns_full_size_flows():
     assert prior.prior_for("dis", a[..., :6, :6], b[..., :6, :6]) is None  # too small for DIS
     with pytest.raises(ValueError, match="flow_prior"):
         prior.resolve("dis-slow")
+
+
+def test_auto_resolves_per_device():
+    """A GPU is not throttled by the full-size CPU prior: 'auto' takes the half-size one on CUDA."""
+    from vsugsp.model import prior
+
+    if not prior.available():
+        assert prior.resolve("auto", "cuda") == prior.resolve("auto", "cpu") == "none"
+        return
+    assert prior.resolve("auto", "cpu") == "dis" and prior.resolve("auto") == "dis"
+    assert prior.resolve("auto", "cuda") == "dis-fast" and prior.resolve("auto", "cuda:1") == "dis-fast"
+    assert prior.resolve("auto", torch.device("cuda", 0)) == "dis-fast"
+    assert prior.resolve("auto-fast", "cpu") == prior.resolve("auto-fast", "cuda") == "dis-fast"
+    assert prior.resolve("dis", "cuda") == "dis" and prior.resolve("none", "cuda") == "none"
+    assert prior.describe("auto", "cuda") == "dis-fast (auto on cuda)"
+    assert prior.describe("dis", "cuda") == "dis"
+    with pytest.raises(ValueError, match="device 'tpu'"):
+        prior.resolve("auto", "tpu")

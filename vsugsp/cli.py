@@ -270,7 +270,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     except vs.Error as exc:
         raise _frame_error(exc, clip, out, bar.done) from None
     seconds = bar.elapsed
-    print(format_summary(clip, out, seconds, spent.totals(), output=args.output, codec=codec), file=report)
+    print(format_summary(clip, out, seconds, spent.totals(), output=args.output, codec=codec,
+                         prior=flow_prior_report(kwargs)), file=report)
     return 0
 
 
@@ -353,11 +354,23 @@ def cmd_mpv_script(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- summary
 
-def format_summary(src, out, seconds: float, work: dict[str, int], *, output: str, codec: str) -> str:
+def flow_prior_report(kwargs: dict[str, Any]) -> str:
+    """What the flow prior of ``interpolate(**kwargs)``'s settings runs, e.g. "dis (auto on cpu)"."""
+    from .engine import resolve_device
+    from .model import prior
+    from .preset import PRESET_KEYS, load_preset
+
+    cfg = load_preset(kwargs.get("preset", "balanced"), **{k: v for k, v in kwargs.items() if k in PRESET_KEYS})
+    return prior.describe(cfg.flow_prior, resolve_device(cfg.device))
+
+
+def format_summary(src, out, seconds: float, work: dict[str, int], *, output: str, codec: str,
+                   prior: str | None = None) -> str:
     """The closing report: frames, time, speed and how much work pruning skipped.
 
     `work`: the sums of the rendered frames' work props (:class:`vsugsp.work.Tally`:
-    frames_interpolated, frames_passed, executed_macs, dense_macs).
+    frames_interpolated, frames_passed, executed_macs, dense_macs).  `prior`: the
+    flow prior that ran (:func:`flow_prior_report`), None to leave the line out.
     """
     lines = [
         f"input:   {src.num_frames} frames, {src.width}x{src.height}, {_rate(src)} fps",
@@ -371,6 +384,8 @@ def format_summary(src, out, seconds: float, work: dict[str, int], *, output: st
         executed = work.get("executed_macs", 0)
         lines.append(f"work:    {executed / 1e9:.1f} of {dense / 1e9:.1f} GMAC executed, "
                      f"{100 * (1 - executed / dense):.1f}% pruned")
+    if prior is not None:
+        lines.append(f"prior:   {prior}")
     return "\n".join(lines)
 
 

@@ -186,7 +186,7 @@ class Engine:
         self.cpu_bf16 = bool(cpu_bf16) and device.type == "cpu"
         from .model import prior
 
-        wanted, flow_prior = flow_prior, prior.resolve(flow_prior)
+        wanted, flow_prior = flow_prior, prior.resolve(flow_prior, device)
         if wanted in prior.AUTO and flow_prior == "none":
             log.warning(f"vsugsp: OpenCV is not installed, so flow_prior={wanted!r} runs without the DIS prior "
                         "(pip install opencv-python-headless)")

@@ -31,20 +31,25 @@ def versions() -> dict[str, str]:
 
 
 def devices() -> list[dict[str, Any]]:
-    """The compute devices torch can use: always the CPU, plus each CUDA device."""
+    """The compute devices torch can use (always the CPU, plus each CUDA device), each with what
+    ``flow_prior: auto`` (the default presets' setting) runs there."""
     import torch
 
     from .bench.machine import cpu_model, usable_cores
 
+    from .model import prior
+
     found: list[dict[str, Any]] = [
         {"device": "cpu", "name": cpu_model(),
-         "threads": torch.get_num_threads(), "cores": usable_cores()}
+         "threads": torch.get_num_threads(), "cores": usable_cores(),
+         "flow prior": prior.describe("auto", "cpu")}
     ]
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             p = torch.cuda.get_device_properties(i)
             found.append({"device": f"cuda:{i}", "name": p.name, "capability": f"{p.major}.{p.minor}",
-                          "memory_gib": round(p.total_memory / 2**30, 1)})
+                          "memory_gib": round(p.total_memory / 2**30, 1),
+                          "flow prior": prior.describe("auto", "cuda")})
     return found
 
 

@@ -171,7 +171,7 @@ def run_speed(*, devices: Sequence[str], sizes: Sequence[str], presets: Sequence
                            "preset": pname, "mode": mode, "preset_mode": mode == preset.mode,
                            "precision": "fp16" if half else ("bf16" if bf16 else "fp32"), "backend": backend if mode == "pruned" else "-",
                            "threshold": preset.threshold, "max_density": preset.max_density, "scale": scale,
-                           "model": net_name, "flow_prior": "none" if pair is None else resolve_prior(preset.flow_prior),
+                           "model": net_name, "flow_prior": "none" if pair is None else resolve_prior(preset.flow_prior, dev),
                            "prior_ms": prior_ms}
                     try:
                         with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
@@ -224,7 +224,7 @@ def _prior_for(setting: str, img0, img1, dev, repeats: int):
     """(pair flow on ``dev`` or None, median ms of computing it on the CPU or None) for a preset's flow_prior."""
     from ..model import prior
 
-    setting = prior.resolve(setting)
+    setting = prior.resolve(setting, dev)
     if setting == "none":
         return None, None
     tm, pair = time_calls(lambda: prior.prior_for(setting, img0.float(), img1.float()), warmup=1, repeats=repeats,

@@ -58,7 +58,7 @@ def evaluate_triplets(net, items: Sequence[Triplet], *, device: str = "cpu", mod
     from ..model import prior
 
     cap = {} if max_density is None else {"max_density": max_density}  # only networks that prune take it
-    setting = prior.resolve(flow_prior)
+    setting = prior.resolve(flow_prior, dev)
     per_item = []
     t0 = time.perf_counter()
     with torch.inference_mode():

@@ -51,19 +51,48 @@ def available() -> bool:
 #: bigbuckbunny's first 48 frames the prior alone scores 34.44 dB against 34.49 at full size
 #: (ultrafast at full size: 34.33, ultrafast at half size: 33.81).
 VARIANTS: dict[str, tuple[str, float]] = {"dis": ("medium", 1.0), "dis-fast": ("medium", 0.5)}
-#: "auto" / "auto-fast": "dis" / "dis-fast" where OpenCV is installed, else "none"
-AUTO = {"auto": "dis", "auto-fast": "dis-fast"}
+#: "auto" / "auto-fast" per device kind, where OpenCV is installed (else "none").  On a CPU
+#: the full-size prior is measured best at the network's own cost.  On CUDA the prior still
+#: runs on the CPU (0.35–0.4 s per 1080p pair), which would cap the GPU's frame rate, so
+#: "auto" takes the half-size prior there (a quarter of the cost; within 0.05 dB of the
+#: full-size one as the prior alone on bigbuckbunny, see VARIANTS).  No GPU measurement
+#: of this choice exists yet.
+AUTO_BY_DEVICE: dict[str, dict[str, str]] = {
+    "cpu": {"auto": "dis", "auto-fast": "dis-fast"},
+    "cuda": {"auto": "dis-fast", "auto-fast": "dis-fast"},
+}
+#: the CPU's choices (the names "auto" settings may take)
+AUTO = AUTO_BY_DEVICE["cpu"]
 SETTINGS = ("none", *VARIANTS, *AUTO)
 
 
-def resolve(setting: str) -> str:
-    """A ``flow_prior`` setting made concrete: "auto" is "dis" where OpenCV is installed, else "none"
-    ("auto-fast" likewise with "dis-fast")."""
+def _kind(device: "str | torch.device") -> str:
+    kind = device.type if isinstance(device, torch.device) else str(device).split(":")[0].lower()
+    if kind not in AUTO_BY_DEVICE:
+        raise ValueError(f"vsugsp: flow prior for device {device!r}; allowed kinds: {', '.join(AUTO_BY_DEVICE)}")
+    return kind
+
+
+def resolve(setting: str, device: "str | torch.device" = "cpu") -> str:
+    """A ``flow_prior`` setting made concrete for a device ("cpu", "cuda", "cuda:N" or a torch.device).
+
+    "auto" / "auto-fast" take :data:`AUTO_BY_DEVICE`'s choice where OpenCV is
+    installed, else "none"; the other settings stand as they are.
+    """
     if setting not in SETTINGS:
         raise ValueError(f"vsugsp: flow_prior={setting!r}; allowed: {', '.join(SETTINGS)}")
     if setting in AUTO:
-        return AUTO[setting] if available() else "none"
+        return AUTO_BY_DEVICE[_kind(device)][setting] if available() else "none"
     return setting
+
+
+def describe(setting: str, device: "str | torch.device" = "cpu") -> str:
+    """What ``setting`` runs on ``device``, for reports: e.g. "dis-fast (auto on cuda)"."""
+    chosen = resolve(setting, device)
+    if setting in AUTO:
+        why = "" if available() else ", OpenCV missing"
+        return f"{chosen} ({setting} on {_kind(device)}{why})"
+    return chosen
 
 
 def prior_for(setting: str, img0: torch.Tensor, img1: torch.Tensor) -> torch.Tensor | None:
