@@ -105,6 +105,7 @@ def test_the_summary_says_which_flow_prior_ran():
     assert cli.flow_prior_report({"device": "cpu"}) == "dis (auto on cpu)"  # balanced, the default
     assert cli.flow_prior_report({"preset": "fast", "device": "cpu"}) == "dis-fast (auto-fast on cpu)"
     assert cli.flow_prior_report({"device": "cpu", "flow_prior": "none"}) == "none"
+    assert cli.flow_prior_report({"device": "cpu", "model": object()}) == "dis (auto on cpu)"  # an adapted net
 
 
 # ------------------------------------------------------------ errors

@@ -360,7 +360,9 @@ def flow_prior_report(kwargs: dict[str, Any]) -> str:
     from .model import prior
     from .preset import PRESET_KEYS, load_preset
 
-    cfg = load_preset(kwargs.get("preset", "balanced"), **{k: v for k, v in kwargs.items() if k in PRESET_KEYS})
+    # "model" may be a network (--adapt): it has no say in the prior
+    keys = {k: v for k, v in kwargs.items() if k in PRESET_KEYS and k != "model"}
+    cfg = load_preset(kwargs.get("preset", "balanced"), **keys)
     return prior.describe(cfg.flow_prior, resolve_device(cfg.device))
 
 
