@@ -53,10 +53,6 @@ def masked_conv3x3(
     if tuple(weight.shape[1:]) != (x.shape[1], 3, 3):
         raise ValueError(f"vsugsp: weight {tuple(weight.shape)} is not Co×{x.shape[1]}×3×3")
     be = get_backend(backend)
-    if isinstance(be, CudaBackend):
-        from .cuda import masked_conv3x3_cuda  # its no-grad check names the remedy
-
-        return masked_conv3x3_cuda(x, weight, bias, mask, prelu)
     return be.conv(x, be.plan(mask.bool()), weight, bias, prelu)
 
 
