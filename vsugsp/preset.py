@@ -51,8 +51,10 @@ class Preset:
         OpenCV is installed, else "none" (with a warning in the log).
     refine: which corrections the network makes to the flow it starts from (the DIS
         prior, or zero): any of "flow" (flow residuals), "fusion" (learned occlusion
-        blend, else an equal blend) and "rgb" (RGB residual); all three by default.
-        An empty list with ``flow_prior: dis`` is the prior alone through our warp.
+        blend, else an equal blend) and "rgb" (RGB residual).  Default: fusion and rgb (the
+        prior's flow is kept: see the README's ablation); without a prior the network
+        needs "flow" too.  An empty list with ``flow_prior: dis`` is the prior alone
+        through our warp.
     adapt: scene adaptation, optimizer steps (0: off): before the first frame, a copy
         of the network is fine-tuned on triplets cut from the clip being interpolated
         (:func:`vsugsp.adapt.adapt`, its default settings); costs minutes on a CPU.
@@ -77,14 +79,16 @@ class Preset:
         directly and/or per device kind under ``cpu:`` / ``cuda:``.
     """
 
+    # The defaults are the one default setting, which is ``balanced``: the bundled
+    # YAML files hold only their differences from it (tests/test_presets.py checks).
     description: str = ""
     model: str = "small"
     mode: str = "pruned"
     threshold: float = 0.5
-    max_density: float | tuple[float, ...] | None = None
+    max_density: float | tuple[float, ...] | None = 0.4
     ensemble: int = 1
-    flow_prior: str = "none"
-    refine: tuple[str, ...] = ("flow", "fusion", "rgb")
+    flow_prior: str = "auto"
+    refine: tuple[str, ...] = ("fusion", "rgb")
     adapt: int = 0
     scale: float = 1.0
     large_scale: float = 1.0
