@@ -137,19 +137,104 @@ def parse(d: dict, where: str = "recipe") -> Recipe:
     return r
 
 
-def load_recipe(path_or_name: str | Path) -> Recipe:
-    """A recipe by bundled name (``presets/train/<name>.yaml``) or by path."""
-    p = Path(path_or_name)
-    if not p.is_file():
-        from ..presets import PRESET_DIR
+def bundled_recipes() -> list[str]:
+    """Names of the bundled recipes; ``_*.yaml`` files are shared bases, not recipes."""
+    from ..presets import PRESET_DIR
 
-        cand = PRESET_DIR / "train" / f"{path_or_name}.yaml"
-        if not cand.is_file():
-            names = sorted(x.stem for x in (PRESET_DIR / "train").glob("*.yaml"))
-            raise ValueError(f"vsugsp: training recipe {str(path_or_name)!r} not found; bundled: {', '.join(names)}")
-        p = cand
+    return sorted(x.stem for x in (PRESET_DIR / "train").glob("*.yaml") if not x.name.startswith("_"))
+
+
+def _bundled(name: str) -> Path | None:
+    from ..presets import PRESET_DIR
+
+    cand = PRESET_DIR / "train" / f"{name}.yaml"
+    return cand if cand.is_file() else None
+
+
+def _read(p: Path) -> dict:
     try:
         d = yaml.safe_load(p.read_text())
     except yaml.YAMLError as exc:
         raise ValueError(f"vsugsp: recipe {str(p)!r} is not valid YAML: {exc}") from None
-    return parse(d or {}, str(p))
+    if d is None:
+        return {}
+    if not isinstance(d, dict):
+        raise ValueError(f"vsugsp: recipe {str(p)!r} must be a mapping, got {type(d).__name__}")
+    # unknown keys are reported against the file that holds them, before any merge
+    allowed = {f.name for f in fields(Recipe)} | {"base"}
+    if set(d) - allowed:
+        raise ValueError(f"vsugsp: unknown key(s) {sorted(set(d) - allowed)} in {p}; allowed: {sorted(allowed)}")
+    data_keys = {f.name for f in fields(DataSpec)}
+    if isinstance(d.get("data"), dict) and set(d["data"]) - data_keys:
+        raise ValueError(f"vsugsp: unknown key(s) {sorted(set(d['data']) - data_keys)} in {p}.data; "
+                         f"allowed: {sorted(data_keys)}")
+    return d
+
+
+def _merge(base: dict, child: dict) -> dict:
+    """``child`` over ``base``: mappings merge key by key (recursively), anything else
+    (scalars, lists such as ``stages``) is replaced whole."""
+    out = dict(base)
+    for k, v in child.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _resolve_base(ref: Any, p: Path) -> Path:
+    """The file a ``base:`` in recipe ``p`` names: a path (relative to ``p``'s folder)
+    or a bundled recipe name."""
+    if not isinstance(ref, str) or not ref:
+        raise ValueError(f"vsugsp: recipe {str(p)!r} key 'base' must be a recipe name or path, got {ref!r}")
+    cand = p.parent / Path(ref).expanduser()
+    if cand.is_file():
+        return cand
+    bundled = _bundled(ref)
+    if bundled is None:
+        raise ValueError(f"vsugsp: recipe {str(p)!r} key 'base': {ref!r} not found (no file {str(cand)!r}, "
+                         f"no bundled recipe of that name); bundled: {', '.join(bundled_recipes())}")
+    return bundled
+
+
+def _load_dict(p: Path) -> tuple[dict, list[Path]]:
+    """Recipe file ``p`` with its ``base:`` chain merged in; also the chain (``p`` first)."""
+    chain: list[Path] = [p]
+    seen = {p.resolve()}
+    layers = [_read(p)]
+    while "base" in layers[-1]:
+        b = _resolve_base(layers[-1]["base"], chain[-1])
+        if b.resolve() in seen:
+            trail = " -> ".join(str(x) for x in [*chain, b])
+            raise ValueError(f"vsugsp: recipe {str(p)!r} has a circular base chain through {trail}")
+        seen.add(b.resolve())
+        chain.append(b)
+        layers.append(_read(b))
+    d: dict = {}
+    for i, layer in enumerate(reversed(layers)):
+        layer = {k: v for k, v in layer.items() if k != "base"}
+        if i < len(layers) - 1:
+            layer.pop("name", None)  # a base's name is never inherited
+        d = _merge(d, layer)
+    return d, chain
+
+
+def load_recipe(path_or_name: str | Path) -> Recipe:
+    """A recipe by bundled name (``presets/train/<name>.yaml``) or by path.
+
+    A top-level ``base:`` names another recipe (bundled name or path; a relative path
+    is resolved from the folder of the file that names it) whose keys this one
+    overrides: mappings (``model``, ``data``, ``data.synth``, ``data.real``) merge key
+    by key, lists (``stages``) and scalars are replaced whole; ``name`` is never
+    inherited.  Bases may have bases; ``_*.yaml`` bundled files are bases only.
+    """
+    p = Path(path_or_name)
+    if not p.is_file():
+        cand = _bundled(str(path_or_name))
+        if cand is None:
+            raise ValueError(f"vsugsp: training recipe {str(path_or_name)!r} not found; "
+                             f"bundled: {', '.join(bundled_recipes())}")
+        p = cand
+    d, chain = _load_dict(p)
+    if "name" not in d:
+        raise ValueError(f"vsugsp: recipe {str(p)!r} has no 'name' (a base's name is not inherited)"
+                         if len(chain) > 1 else f"vsugsp: recipe {str(p)!r} has no 'name'")
+    return parse(d, str(p))
