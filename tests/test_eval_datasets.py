@@ -116,6 +116,21 @@ def test_registry_and_missing_root(tmp_path):
         triplets("davis", tmp_path)
 
 
+class Blender(torch.nn.Module):
+    """Stands in for UGSPNet: the average of the two frames, with the same call signature."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))  # the interpolator reads the dtype off a parameter
+
+    def forward(self, img0, img1, t, *, mode, backend, threshold, scale, pair_flow, **kw):
+        assert img0.shape == (1, 3, S, S) and 0.0 <= float(img0.min()) and float(img0.max()) <= 1.0
+        assert float(t[0]) == 0.5 and mode in ("pruned", "dense") and backend.name == "tiles"
+        assert pair_flow is None
+        t = t.view(-1, 1, 1, 1)
+        return _Out((1 - t) * img0 + t * img1)
+
+
 @dataclass
 class _Out:
     image: torch.Tensor
@@ -123,25 +138,26 @@ class _Out:
     dense_macs: int = 20
 
 
-class Blender(torch.nn.Module):
-    """Stands in for UGSPNet: the average of the two frames, with the same call signature."""
+def _blender(mode="dense"):
+    from vsugsp.interpolator import Interpolator
+    from vsugsp.preset import load_preset
+    from vsugsp.sparse import TileBackend
 
-    def forward(self, img0, img1, t, *, mode, backend, threshold, scale):
-        assert img0.shape == (1, 3, S, S) and 0.0 <= float(img0.min()) and float(img0.max()) <= 1.0
-        assert t == 0.5 and mode in ("pruned", "dense") and backend == "cpu"
-        return _Out((1 - t) * img0 + t * img1)
+    settings = load_preset("balanced", mode=mode, flow_prior="none", device="cpu")
+    return Interpolator(net=Blender(), device=torch.device("cpu"), settings=settings, backend=TileBackend(),
+                        flow_prior="none", cpu_bf16=False, max_density=None)
 
 
 def test_evaluate_triplets_scores_a_blender_perfectly(tmp_path):
     from vsugsp.eval.dataset_eval import evaluate_triplets
 
     make_middlebury(tmp_path)
-    res = evaluate_triplets(Blender(), middlebury(tmp_path), mode="dense")
+    res = evaluate_triplets(_blender(), middlebury(tmp_path))
     assert res["count"] == 2 and res["psnr"] == 99.0 and res["ssim"] == pytest.approx(1.0) and res["ie"] == 0
     assert res["density"] == pytest.approx(0.5) and res["settings"]["mode"] == "dense"
     # with roles swapped (middle frame fed as frame 1, last frame as truth): (40+80)/2 vs 120
     bad = [type(t)(t.name, t.frame0, t.gt, t.frame1) for t in middlebury(tmp_path)]
-    worse = evaluate_triplets(Blender(), bad, mode="dense", max_items=1)
+    worse = evaluate_triplets(_blender(), bad, max_items=1)
     assert worse["count"] == 1 and worse["ie"] == pytest.approx(60.0) and worse["psnr"] < 25
 
 
@@ -154,8 +170,11 @@ def test_evaluate_triplets_runs_the_real_network(tmp_path):
 
     make_vimeo(tmp_path)
     torch.manual_seed(0)
-    res = evaluate_triplets(UGSPNet(ModelConfig(width="small")), vimeo90k(tmp_path), mode="pruned")
+    from vsugsp.interpolator import build_interpolator
+    from vsugsp.preset import load_preset
+
+    settings = load_preset("balanced", device="cpu", flow_prior="none", refine=["flow", "fusion", "rgb"])
+    res = evaluate_triplets(build_interpolator(settings, UGSPNet(ModelConfig(width="small"))), vimeo90k(tmp_path))
     assert res["count"] == 2 and 0 < res["psnr"] <= 99 and -1 <= res["ssim"] <= 1
     assert 0 < res["macs"] <= res["dense_macs"]
-    with pytest.raises(ValueError, match="CUDA"):
-        evaluate_triplets(UGSPNet(ModelConfig(width="small")), vimeo90k(tmp_path), half=True)
+    assert res["settings"]["backend"] == "tiles" and res["settings"]["mode"] == "pruned"

@@ -392,9 +392,12 @@ def test_default_model_needs_weights():
 
 def _engine(net, **kw):
     from vsugsp.engine import Engine
+    from vsugsp.interpolator import build_interpolator
+    from vsugsp.preset import load_preset
 
-    kw.setdefault("mode", "pruned")
-    return Engine(net, torch.device("cpu"), **kw)
+    settings = load_preset("balanced", device="cpu", precision="fp32", flow_prior="none", max_density=None,
+                           refine=["flow", "fusion", "rgb"], **kw)
+    return Engine(build_interpolator(settings, net))
 
 
 def _frames(k, h=24, w=32):
@@ -456,7 +459,7 @@ def test_engine_ensemble_runs_the_views_and_averages(net):
     assert ens.stats()["executed_macs"] == 2 * plain.stats()["executed_macs"]
     swapped = _engine(net).interpolate(0, times[0], b, a, times)  # (b, a) at 1 - 1/2
     assert np.allclose(two, (one + swapped) / 2, atol=1e-5)
-    with pytest.raises(ValueError, match="ensemble=3"):
+    with pytest.raises(ValueError, match="'ensemble' = 3"):
         _engine(net, ensemble=3)
 
 

@@ -165,36 +165,17 @@ def interpolate(
 
 
 def _build_engine(cfg: Preset, instance: Any, clip: vs.VideoNode):
-    from .engine import Engine, resolve_device, resolve_model
-    from .hardware import cpu_bf16
+    from .engine import Engine
+    from .interpolator import build_interpolator, resolve_device
 
     try:
-        dev = resolve_device(cfg.device)
-        half = dev.type == "cuda" and cfg.precision == "fp16"
-        # "fp16" means native half precision: fp16 on CUDA, bf16 autocast on a CPU that has it
-        bf16 = dev.type == "cpu" and cfg.precision == "fp16" and cpu_bf16()
         model = instance if instance is not None else cfg.model
         if cfg.adapt:  # fine-tune a copy on this clip's own frames first
             from .adapt import adapt
 
             log.info("vsugsp: adapting the network to the clip (%d steps)", cfg.adapt)
-            model = adapt(clip, cfg.adapt, model=model, device=str(dev))
-        net = resolve_model(model, dev, half)
-        return Engine(
-            net,
-            dev,
-            mode=cfg.mode,
-            threshold=cfg.threshold,
-            max_density=cfg.max_density,
-            ensemble=cfg.ensemble,
-            flow_prior=cfg.flow_prior,
-            refine=cfg.refine,
-            cpu_bf16=bf16,
-            scale=cfg.scale_for(clip.height),
-            backend=cfg.backend,
-            batch=cfg.batch,
-            cache_frames=cfg.cache_frames,
-        )
+            model = adapt(clip, cfg.adapt, model=model, device=str(resolve_device(cfg.device)))
+        return Engine(build_interpolator(cfg, model))
     except ValueError as exc:
         raise _error(exc) from None
 

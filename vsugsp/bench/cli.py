@@ -89,21 +89,21 @@ def cmd_speed(args: argparse.Namespace) -> int:
 def cmd_dataset(args: argparse.Namespace) -> int:
     from ..eval.dataset_eval import evaluate_triplets
     from ..eval.datasets import triplets
-    from ..model import ModelConfig, UGSPNet, load
+    from ..interpolator import build_interpolator
+    from ..model import ModelConfig, UGSPNet
     from ..preset import load_preset
     from .machine import describe
     from .progress import StderrProgress
 
-    preset = load_preset(args.preset)
+    overrides = {"device": args.device} if args.device else {}
+    if args.mode:
+        overrides["mode"] = args.mode
+    preset = load_preset(args.preset, **overrides)
     model = args.model or preset.model
-    net = UGSPNet(ModelConfig(width=model.split(":", 1)[1])) if model.startswith("random:") else load(model)
-    device = args.device or ("cuda" if _cuda() else "cpu")
+    net = UGSPNet(ModelConfig(width=model.split(":", 1)[1])) if model.startswith("random:") else model
     items = triplets(args.dataset, args.root)
-    res = evaluate_triplets(net, items, device=device, mode=args.mode or preset.mode,
-                            threshold=preset.threshold, scale=preset.scale, max_density=preset.max_density,
-                            half=device.startswith("cuda") and preset.precision == "fp16",
-                            max_items=args.max_items, progress=StderrProgress(args.dataset),
-                            flow_prior=preset.flow_prior)
+    res = evaluate_triplets(build_interpolator(preset, net), items, max_items=args.max_items,
+                            progress=StderrProgress(args.dataset))
     data = {"kind": "dataset", "schema": 1, **describe(), "dataset": args.dataset, "root": str(args.root),
             "model": model, "preset": args.preset, **res}
     if args.json:
@@ -113,12 +113,6 @@ def cmd_dataset(args: argparse.Namespace) -> int:
           f"| {args.dataset} | {res['count']} | {res['psnr']:.2f} | {res['ssim']:.4f} | {res['ie']:.2f} | "
           f"{res['density'] if res['density'] is not None else float('nan'):.3f} |")
     return 0
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -57,10 +57,16 @@ def level_sizes(h: int, w: int) -> list[tuple[int, int]]:
 
 @torch.no_grad()
 def run(size=(720, 1280), width="small", device="cpu", repeat=3, backend=None, seed=0) -> dict:
-    dev = torch.device(device)
-    backend = backend or ("cuda" if dev.type == "cuda" else "cpu")
+    from ..interpolator import build_interpolator
+    from ..preset import load_preset
+
     torch.manual_seed(seed)
-    net = UGSPNet(ModelConfig(width=width)).to(dev).eval()
+    # the filter's factory (backend choice and self-check included), untrained weights, no prior, fp32
+    settings = load_preset("balanced", device=device, backend=backend or "auto", precision="fp32",
+                           flow_prior="none", refine=["flow", "fusion", "rgb"], max_density=None)
+    pruned = build_interpolator(settings, UGSPNet(ModelConfig(width=width)))
+    dense = build_interpolator(load_preset(settings, mode="dense"), pruned.net)
+    net, dev, backend = pruned.net, pruned.device, pruned.backend.name
     h, w = size
     a, b = torch.rand(1, 3, h, w, device=dev), torch.rand(1, 3, h, w, device=dev)
     sizes = level_sizes(h, w)
@@ -68,9 +74,9 @@ def run(size=(720, 1280), width="small", device="cpu", repeat=3, backend=None, s
     masks = {d: forced_masks(sizes, 1, d, TILE, gen, dev) for d in DENSITIES}
     net_rows = []
     # round robin over dense and every density, best of `repeat` each, so load drift hits all alike
-    runs = {"dense": lambda: net(a, b, 0.5, mode="dense")}
+    runs = {"dense": lambda: dense(a, b, 0.5)}
     for d in DENSITIES:
-        runs[d] = (lambda m: lambda: net(a, b, 0.5, mode="pruned", backend=backend, masks=m))(masks[d])
+        runs[d] = (lambda m: lambda: pruned(a, b, 0.5, masks=m))(masks[d])
     best = {k: float("inf") for k in runs}
     outs = {k: fn() for k, fn in runs.items()}  # warm-up, and the outputs for MAC counts
     for _ in range(repeat):
@@ -84,7 +90,7 @@ def run(size=(720, 1280), width="small", device="cpu", repeat=3, backend=None, s
     for d in DENSITIES:
         t, out = best[d], outs[d]
         net_rows.append({"density": d, "seconds": t, "time_ratio": t / t_dense,
-                         "mac_share": out.macs / dense_out.dense_macs, "gmacs": out.macs / 1e9})
+                         "mac_share": out[1] / dense_out[2], "gmacs": out[1] / 1e9})
     layer_rows = []
     for (blk, name), (lh, lw) in zip(((net.dec8, "1/8"), (net.dec4, "1/4"), (net.dec2, "1/2")), sizes):
         for j, conv in enumerate(blk.convs()[:2]):
@@ -116,7 +122,7 @@ def run(size=(720, 1280), width="small", device="cpu", repeat=3, backend=None, s
         "machine": {"cpu": _cpu_name(), "threads": torch.get_num_threads(), "platform": platform.platform(),
                     "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None},
         "torch": torch.__version__, "width": width, "size": f"{w}x{h}", "device": str(dev), "backend": backend,
-        "dense_seconds": t_dense, "dense_gmacs": dense_out.dense_macs / 1e9, "network": net_rows, "layers": layer_rows,
+        "dense_seconds": t_dense, "dense_gmacs": dense_out[2] / 1e9, "network": net_rows, "layers": layer_rows,
     }
 
 

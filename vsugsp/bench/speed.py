@@ -19,7 +19,6 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from ..hardware import cpu_bf16
-from ..model.prior import resolve as resolve_prior
 from .machine import describe
 from .progress import note
 
@@ -123,6 +122,7 @@ def run_speed(*, devices: Sequence[str], sizes: Sequence[str], presets: Sequence
     """Time the network (and optionally the filter) for every device × size × preset × mode."""
     import torch
 
+    from ..interpolator import build_interpolator
     from ..preset import load_preset
     from .roofline import roofline_share
 
@@ -155,47 +155,44 @@ def run_speed(*, devices: Sequence[str], sizes: Sequence[str], presets: Sequence
             img0, img1, source = input_pair(width, height, input_kind)
             data["settings"]["input_source"] = source
             for pname in presets:
-                preset = load_preset(pname)
+                preset = load_preset(pname, device=device)
                 net, net_name = _load_net(model, preset.model)
-                half = dev.type == "cuda" and preset.precision == "fp16"
-                bf16 = dev.type == "cpu" and preset.precision == "fp16" and cpu_bf16()
-                dtype = torch.float16 if half else torch.float32
-                net = net.to(dev, dtype)
-                a, b = img0.to(dev, dtype), img1.to(dev, dtype)
-                backend = preset.backend if preset.backend != "auto" else ("cuda" if dev.type == "cuda" else "cpu")
-                scale = preset.scale_for(height)
-                pair, prior_ms = _prior_for(preset.flow_prior, img0, img1, dev, reps)
                 dense_ms = None
+                pair = prior_ms = None
                 for mode in sorted(modes, key=lambda m: m != "dense"):  # dense first: the speed-up's base
+                    # the filter's own factory: same backend choice (self-checked), prior, ensemble, precision
+                    interp = build_interpolator(load_preset(preset, mode=mode), model=net)
+                    a, b = img0.to(dev, interp.dtype), img1.to(dev, interp.dtype)
+                    if prior_ms is None and interp.flow_prior != "none":  # the pair's prior, timed once
+                        tp, pair = time_calls(lambda: interp.prior(img0, img1), warmup=1, repeats=reps)
+                        prior_ms, pair = tp.ms, pair.to(dev)
                     row = {"device": device, "path": "forward", "size": label, "width": width, "height": height,
                            "preset": pname, "mode": mode, "preset_mode": mode == preset.mode,
-                           "precision": "fp16" if half else ("bf16" if bf16 else "fp32"), "backend": backend if mode == "pruned" else "-",
-                           "threshold": preset.threshold, "max_density": preset.max_density, "scale": scale,
-                           "model": net_name, "flow_prior": "none" if pair is None else resolve_prior(preset.flow_prior, dev),
-                           "prior_ms": prior_ms}
+                           "precision": interp.precision, "backend": interp.backend.name if mode == "pruned" else "-",
+                           "threshold": preset.threshold, "max_density": preset.max_density,
+                           "scale": interp.scale_for(height), "ensemble": preset.ensemble,
+                           "model": net_name, "flow_prior": interp.flow_prior, "prior_ms": prior_ms}
                     try:
-                        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
-                            tm, out = time_calls(lambda: net(a, b, 0.5, mode=mode, backend=backend,
-                                                             threshold=preset.threshold, scale=scale,
-                                                             max_density=preset.max_density, pair_flow=pair),
-                                                 warmup=w_up, repeats=reps, sync=sync)
+                        tm, out = time_calls(lambda: interp(a, b, 0.5, pair_flow=pair), warmup=w_up, repeats=reps,
+                                             sync=sync)
                     except Exception as e:  # e.g. the CUDA backend missing: report, keep the other rows
                         row.update(status="error", reason=f"{type(e).__name__}: {e}")
                         data["results"].append(row)
                         note(f"[{device} {label}] {pname} {mode}: ERROR {e}")
                         continue
+                    _, macs, dense_macs = out
                     if mode == "dense":
                         dense_ms = tm.ms
                     row.update(status="ok", fps=1000.0 / tm.ms, ms=tm.ms, ms_std=tm.ms_std, repeats=tm.repeats,
-                               warmup=w_up, macs=int(out.macs), dense_macs=int(out.dense_macs),
-                               density=float(out.density),
+                               warmup=w_up, macs=int(macs), dense_macs=int(dense_macs),
+                               density=macs / dense_macs if dense_macs else None,
                                speedup_vs_dense=(dense_ms / tm.ms) if dense_ms else None)
-                    row["gflops"] = 2.0 * out.macs / (tm.ms / 1000.0) / 1e9
+                    row["gflops"] = 2.0 * macs / (tm.ms / 1000.0) / 1e9
                     peak = peaks.get(row["precision"])
-                    row["roofline"] = roofline_share(out.macs, tm.ms / 1000.0, peak) if peak else None
+                    row["roofline"] = roofline_share(macs, tm.ms / 1000.0, peak) if peak else None
                     data["results"].append(row)
                     note(f"[{device} {label}] {pname} {mode}: {row['fps']:.2f} fps ({tm.ms:.1f} ms), "
-                         f"{out.macs / 1e9:.2f} of {out.dense_macs / 1e9:.2f} GMAC")
+                         f"{macs / 1e9:.2f} of {dense_macs / 1e9:.2f} GMAC")
                 if e2e:
                     # the filter takes a name, a path or a UGSPNet: untrained weights go in as the net itself
                     e2e_model = _load_net(model, preset.model)[0] if (model or "").startswith("random:") else model
@@ -218,18 +215,6 @@ def _gemm_peaks(dev) -> dict[str, float]:
     elif cpu_bf16():
         peaks["bf16"] = gemm_peak(torch.bfloat16, dev)
     return peaks
-
-
-def _prior_for(setting: str, img0, img1, dev, repeats: int):
-    """(pair flow on ``dev`` or None, median ms of computing it on the CPU or None) for a preset's flow_prior."""
-    from ..model import prior
-
-    setting = prior.resolve(setting, dev)
-    if setting == "none":
-        return None, None
-    tm, pair = time_calls(lambda: prior.prior_for(setting, img0.float(), img1.float()), warmup=1, repeats=repeats,
-                          sync=lambda: None)
-    return pair.to(dev), tm.ms
 
 
 def _e2e_row(device: str, label: str, width: int, height: int, preset: str, model, frames: int) -> dict:

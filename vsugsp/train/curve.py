@@ -37,22 +37,35 @@ def _tensor(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(a).permute(2, 0, 1).float().div(255).unsqueeze(0)
 
 
-@torch.no_grad()
-def frame_drop_psnr(net, frames: list[np.ndarray], mode: str, priors: list | None = None) -> tuple[float, float]:
+def snapshot_interpolator(net, mode: str):
+    """A training snapshot under the curve's fixed settings: fp32 on the CPU, no cap, all three refinements.
+
+    (The priors are passed per pair, computed once per clip; see :func:`pair_priors`.)
+    """
+    from ..interpolator import build_interpolator
+    from ..preset import load_preset
+
+    settings = load_preset("balanced", mode=mode, device="cpu", backend="tiles", precision="fp32",
+                           flow_prior="none", max_density=None, refine=["flow", "fusion", "rgb"])
+    return build_interpolator(settings, net)
+
+
+def frame_drop_psnr(interp, frames: list[np.ndarray], priors: list | None = None) -> tuple[float, float]:
     """Mean PSNR (dB) of frames 2k+1 synthesized from 2k and 2k+2, and the executed MAC share.
 
-    priors: per scored frame, the pair's DIS flow prior (:func:`pair_priors`), or None.
+    interp: :func:`snapshot_interpolator`'s result.  priors: per scored frame, the
+    pair's DIS flow prior (:func:`pair_priors`), or None.
     """
     from ..eval.metrics import psnr
 
     scores, macs, dense = [], 0, 0
     for j, k in enumerate(range(0, len(frames) - 2, 2)):
         pf = priors[j] if priors is not None else None
-        out = net(_tensor(frames[k]), _tensor(frames[k + 2]), 0.5, mode=mode, backend="cpu", pair_flow=pf)
-        pred = (out.image[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
+        image, m, d = interp(_tensor(frames[k]), _tensor(frames[k + 2]), 0.5, pair_flow=pf)
+        pred = (image[0].permute(1, 2, 0).clamp(0, 1) * 255).round().byte().numpy()
         scores.append(psnr(pred, frames[k + 1]))
-        macs += out.macs
-        dense += out.dense_macs
+        macs += m
+        dense += d
     return float(np.mean(scores)), macs / max(1, dense)
 
 
@@ -91,7 +104,7 @@ def score_snapshots(run: Path, bbb_frames: int = 24, prior: bool = False) -> dic
         for name, frames in clips.items():
             for tag, pri in [("", None)] + ([("prior_", priors[name])] if prior else []):
                 for mode in ("dense", "pruned"):
-                    p, share = frame_drop_psnr(net, frames, mode, pri)
+                    p, share = frame_drop_psnr(snapshot_interpolator(net, mode), frames, pri)
                     entry[f"{name}:{tag}{mode}"] = round(p, 3)
                     if mode == "pruned":
                         entry[f"{name}:{tag}mac_share"] = round(share, 3)
