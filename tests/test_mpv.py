@@ -30,10 +30,22 @@ NTSC_FILM = Fraction(24000, 1001)
     (143.998, Fraction(144)),
     (25, Fraction(25)),
     (12.5, Fraction(25, 2)),
+    (59.97, Fraction(60000, 1001)),
+    (33.3333333, Fraction(100, 3)),      # the shared rule: nearest fraction, denominator <= 1001
+    (0.0004, None),                      # rounds to 0: no rate
     (0.0, None), (-24.0, None), (math.nan, None), (math.inf, None), (None, None), ("abc", None),
 ])
 def test_rate_from_float(value, expected):
     assert mpv.rate_from_float(value) == expected
+
+
+def test_one_snapping_rule_for_user_and_mpv_rates():
+    """parse_rate (user rates) and rate_from_float (mpv's rates) are vsugsp.timing.snap_rate."""
+    from vsugsp.timing import parse_rate, snap_rate
+
+    for i in range(1, 30000, 7):
+        for x in (i / 100, i / 1000 * 7.1234567):
+            assert parse_rate(x) == mpv.rate_from_float(x) == snap_rate(x), x
 
 
 @pytest.mark.parametrize("source, display, factor, cap, expected", [
@@ -59,8 +71,75 @@ def test_limits_come_from_the_preset_per_device():
     custom = load_preset("realtime", mpv={"max_source_fps": 40, "cpu": {"max_pixels": 1000}})
     limits = mpv.limits_for(custom, "cpu")
     assert (limits.max_pixels, limits.max_source_fps) == (1000, 40)
-    assert limits.max_output_fps == mpv.DEFAULT_LIMITS["cpu"].max_output_fps
-    assert mpv.limits_for(load_preset("fast"), "cuda") == mpv.DEFAULT_LIMITS["cuda"]
+    assert limits.max_output_fps == mpv.default_limits("cpu").max_output_fps
+    assert mpv.limits_for(load_preset("fast"), "cuda") == mpv.default_limits("cuda")
+
+
+def test_fallback_limits_are_the_realtime_presets():
+    """Presets without an mpv section get realtime.yaml's numbers (written nowhere else)."""
+    import yaml
+
+    from vsugsp.preset import MPV_LIMITS, preset_dir
+
+    section = yaml.safe_load((preset_dir() / "realtime.yaml").read_text())["mpv"]
+    for device, kind in (("cpu", "cpu"), ("cuda", "cuda"), ("cuda:1", "cuda")):
+        expected = mpv.Limits(**{k: section[kind][k] for k in MPV_LIMITS})
+        assert mpv.default_limits(device) == expected
+        assert mpv.limits_for(load_preset("balanced"), device) == expected
+        assert mpv.limits_for(object(), device) == expected   # no mpv attribute at all
+    assert mpv.limits_for(load_preset("realtime"), "cuda") == mpv.default_limits("cuda")
+
+
+def test_limits_keys_are_the_dataclass_fields():
+    from dataclasses import fields
+
+    from vsugsp import preset
+
+    assert mpv.Limits is preset.Limits
+    assert preset.MPV_LIMITS == tuple(f.name for f in fields(mpv.Limits))
+    for key in preset.MPV_LIMITS:     # every field is a valid key, directly and per device
+        p = load_preset("balanced", mpv={key: 7, "cpu": {key: 9}})
+        assert getattr(mpv.limits_for(p, "cpu"), key) == 9
+        assert getattr(mpv.limits_for(p, "cuda"), key) == 7
+
+
+def test_limits_live_in_the_torch_free_preset_module():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['torch'] = sys.modules['vapoursynth'] = None\n"
+            "from vsugsp.preset import Limits, MPV_LIMITS\n"
+            "assert Limits(1, 2.0, 3.0).max_output_fps == 3.0 and len(MPV_LIMITS) == 3")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+@pytest.mark.parametrize("section, named", [
+    ({"max_fps": 3}, "mpv.max_fps"),
+    ({"cpu": {"max_px": 3}}, "mpv.cpu.max_px"),
+    ({"cuda": {"max_source_fps": 30, "speed": 1}}, "mpv.cuda.speed"),
+])
+def test_unknown_mpv_key_is_named(section, named):
+    with pytest.raises(ValueError, match=rf"unknown preset key {named}; allowed: max_pixels, "
+                                         r"max_source_fps, max_output_fps"):
+        load_preset("balanced", mpv=section)
+
+
+def test_auto_device_is_resolved_by_the_engine(monkeypatch):
+    """mpv's "auto" (the preset's, or device=auto in user-data) is vsugsp.engine.resolve_device's answer."""
+    import torch
+
+    from vsugsp import engine
+
+    asked, used = [], []
+    monkeypatch.setattr(engine, "resolve_device", lambda d: asked.append(d) or torch.device("cuda"))
+    real_limits_for = mpv.limits_for
+    monkeypatch.setattr(mpv, "limits_for", lambda p, d: used.append(d) or real_limits_for(p, d))
+    clip = vs.core.std.BlankClip(format=vs.YUV420P8, width=4000, height=3000, length=3)
+    for user_data in (None, "device=auto", "device=cpu"):   # too large: passes through, no network
+        out = mpv.run({"video_in": clip, "container_fps": 24.0, "display_fps": 60.0, "user_data": user_data})
+        assert out.num_frames == clip.num_frames
+    assert asked == ["auto", "auto"]
+    assert used == ["cuda", "cuda", "cpu"]
 
 
 def test_skip_reason():

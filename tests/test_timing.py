@@ -11,6 +11,7 @@ from vsugsp.timing import (
     parse_rate,
     resolve_ratio,
     scaled_duration,
+    snap_rate,
 )
 
 
@@ -115,11 +116,41 @@ def test_durations():
         (29.97, Fraction(30000, 1001)),
         (50.0, Fraction(50)),
         (12.5, Fraction(25, 2)),
-        (59.97, Fraction(5997, 100)),
+        (59.8, Fraction(299, 5)),  # not within 0.1 % of 60 or 60000/1001: kept
+        (59.97, Fraction(60000, 1001)),  # within 0.1 %: snaps (was 5997/100 before the one rule)
+        (143.998, Fraction(144)),  # was 71999/500 before the one rule
+        (33.3333333, Fraction(100, 3)),
     ],
 )
 def test_parse_rate(value, expected):
     assert parse_rate(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (23.976, Fraction(24000, 1001)),
+        (23.976023976, Fraction(24000, 1001)),
+        (59.94, Fraction(60000, 1001)),
+        (59.951, Fraction(60000, 1001)),  # a measured display rate
+        (60.0, Fraction(60)),
+        (60.05, Fraction(60)),
+        (143.998, Fraction(144)),
+        (119.88, Fraction(120000, 1001)),
+        (12.5, Fraction(25, 2)),
+        (59.8, Fraction(299, 5)),
+        (33.333, Fraction(33333, 1000)),  # at most 3 decimals: exact
+        (33.3333333, Fraction(100, 3)),
+    ],
+)
+def test_snap_rate(value, expected):
+    assert snap_rate(value) == expected
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_snap_rate_rejects_non_finite(bad):
+    with pytest.raises(ValueError, match="finite"):
+        snap_rate(bad)
 
 
 @pytest.mark.parametrize("bad", [0, -24, (1, 0), "fast", None, True, float("nan"), [1, 2, 3]])

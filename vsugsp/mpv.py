@@ -14,13 +14,21 @@ seek does not reload them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import vapoursynth as vs
+
+from .preset import MPV_DEVICES, MPV_LIMITS, Limits, load_preset
+from .timing import snap_rate
+
+__all__ = [
+    "SCRIPT", "DEFAULT_SOURCE_RATE", "Limits", "default_limits", "limits_for", "skip_reason",
+    "rate_from_float", "plan_output_rate", "parse_user_data", "run",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,35 +54,37 @@ vsugsp.mpv.run(globals(), **SETTINGS)
 DEFAULT_SOURCE_RATE = Fraction(24000, 1001)
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Where interpolation is skipped because it would not keep up.
-
-    max_pixels: source width*height above which frames pass through;
-    max_source_fps: a source faster than this passes through (smooth already);
-    max_output_fps: cap on the automatic (display-following) output rate.
-    """
-
-    max_pixels: int
-    max_source_fps: float
-    max_output_fps: float
+def _kind(device: str) -> str:
+    return "cuda" if device.lower().startswith("cuda") else "cpu"
 
 
-#: Limits per device kind when the preset has no `mpv:` section (or leaves a key out).
-DEFAULT_LIMITS = {
-    "cuda": Limits(max_pixels=1920 * 1088, max_source_fps=31.0, max_output_fps=120.0),
-    "cpu": Limits(max_pixels=640 * 360, max_source_fps=31.0, max_output_fps=60.0),
-}
+def _section_values(section: Any, kind: str) -> dict[str, Any]:
+    """A preset's `mpv` values for a device kind: the shared keys, then the kind's."""
+    section = section or {}
+    shared = {k: v for k, v in section.items() if k not in MPV_DEVICES}
+    return {**shared, **(section.get(kind) or {})}
+
+
+def default_limits(device: str) -> Limits:
+    """Limits for `device` where a preset has no `mpv:` section (or leaves a key
+    out): the `mpv:` section of the bundled realtime preset, presets/realtime.yaml,
+    the one place where their numbers are written."""
+    kind = _kind(device)
+    values = _section_values(load_preset("realtime").mpv, kind)
+    missing = [k for k in MPV_LIMITS if k not in values]
+    if missing:
+        raise ValueError(f"vsugsp: the realtime preset's mpv section gives no {', '.join(missing)} for {kind}")
+    return Limits(**values)
 
 
 def limits_for(preset: Any, device: str) -> Limits:
     """Limits for `device` from a preset's `mpv` mapping: keys of `Limits`,
-    given directly and/or per device kind (`cpu:`, `cuda:`; those win)."""
-    kind = "cuda" if device.startswith("cuda") else "cpu"
-    section = getattr(preset, "mpv", None) or {}
-    shared = {k: v for k, v in section.items() if k not in DEFAULT_LIMITS}
-    values = {**DEFAULT_LIMITS[kind].__dict__, **shared, **(section.get(kind) or {})}
-    return Limits(**{k: values[k] for k in Limits.__dataclass_fields__})
+    given directly and/or per device kind (`cpu:`, `cuda:`; those win).
+    Keys it leaves out take the realtime preset's (`default_limits`)."""
+    values = _section_values(getattr(preset, "mpv", None), _kind(device))
+    if all(k in values for k in MPV_LIMITS):
+        return Limits(**values)
+    return dataclasses.replace(default_limits(device), **values)
 
 
 def skip_reason(width: int, height: int, source: Fraction, target: Fraction | None, limits: Limits) -> str | None:
@@ -92,8 +102,10 @@ def rate_from_float(fps: Any) -> Fraction | None:
     """A frame rate given as a float (mpv's container_fps/display_fps) as an
     exact fraction, or None when absent, zero, negative, NaN or infinite.
 
-    Rates within 0.1 % of n or n*1000/1001 snap to them (23.976 -> 24000/1001,
-    59.951 -> 60000/1001, 60.0 -> 60); others keep 3 decimals.
+    The rule is :func:`vsugsp.timing.snap_rate` (the one ``parse_rate`` uses):
+    within 0.1 % of n or n*1000/1001 snaps to it (23.976 -> 24000/1001,
+    59.951 -> 60000/1001, 60.0 -> 60); others become the nearest fraction
+    with a denominator of at most 1001.
     """
     try:
         x = float(fps)
@@ -101,11 +113,8 @@ def rate_from_float(fps: Any) -> Fraction | None:
         return None
     if not math.isfinite(x) or x <= 0:
         return None
-    candidates = [Fraction(round(x)), Fraction(round(x * 1.001) * 1000, 1001)]
-    best = min(candidates, key=lambda c: abs(float(c) - x))
-    if best > 0 and abs(float(best) - x) <= 1e-3 * x:
-        return best
-    return Fraction(round(x * 1000), 1000)
+    rate = snap_rate(x)
+    return rate if rate > 0 else None
 
 
 def plan_output_rate(
@@ -192,7 +201,7 @@ def run(
     for the device (`limits_for`), or when the target rate is not above the
     source rate. Settings in mpv's `user_data` win over the keyword arguments.
     """
-    from .preset import load_preset
+    from .engine import resolve_device
 
     if "video_in" not in g:
         raise vs.Error("vsugsp: no video_in: this script is meant for mpv's vapoursynth filter")
@@ -208,7 +217,9 @@ def run(
         raise vs.Error(str(exc)) from None
     device = _none_or_str(settings.get("device", device))
     if device is None:
-        device = loaded.device if loaded.device != "auto" else _default_device()
+        device = loaded.device
+    if device.lower() == "auto":
+        device = str(resolve_device(device))
     limits = limits_for(loaded, device)
     cap = float(max_fps_f) if max_fps_f is not None else limits.max_output_fps
     known = rate_from_float(g.get("container_fps"))
@@ -237,8 +248,3 @@ def run(
     out.set_output()
     return out
 
-
-def _default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"

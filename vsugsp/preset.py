@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Preset", "PRESET_KEYS", "preset_dir", "available_presets", "load_preset"]
+__all__ = ["Preset", "PRESET_KEYS", "Limits", "MPV_LIMITS", "preset_dir", "available_presets", "load_preset"]
 
 MODES = ("dense", "pruned")
 PRECISIONS = ("fp16", "fp32")
@@ -233,16 +233,36 @@ def _validate(key: str, v: object) -> object:
     raise ValueError(f"vsugsp: unknown preset key {key!r}; allowed: {', '.join(PRESET_KEYS)}")
 
 
-MPV_LIMITS = ("max_pixels", "max_source_fps", "max_output_fps")
+@dataclass(frozen=True)
+class Limits:
+    """Real-time playback limits (a preset's ``mpv:`` keys; read by ``vsugsp.mpv``):
+    where interpolation is skipped because it would not keep up.
+
+    max_pixels: source width*height above which frames pass through, an integer ≥ 1;
+    max_source_fps: a source faster than this passes through (smooth already), > 0;
+    max_output_fps: cap on the automatic (display-following) output rate, > 0.
+
+    The field names are the keys (:data:`MPV_LIMITS`); the numbers live in
+    ``presets/realtime.yaml`` only (the fallback for presets without them).
+    """
+
+    max_pixels: int
+    max_source_fps: float
+    max_output_fps: float
+
+
+#: The keys of a preset's ``mpv:`` section (given directly or per device kind).
+MPV_LIMITS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Limits))
 MPV_DEVICES = ("cpu", "cuda")
+_MPV_INT_LIMITS = frozenset(f.name for f in dataclasses.fields(Limits) if f.type in (int, "int"))
 
 
 def _mpv_limits(where: str, v: Mapping) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, x in v.items():
-        if k == "max_pixels":
+        if k in _MPV_INT_LIMITS:
             out[k] = _int(f"{where}.{k}", x, 1)
-        elif k in ("max_source_fps", "max_output_fps"):
+        elif k in MPV_LIMITS:
             out[k] = _number(f"{where}.{k}", x, 0.0, float("inf"), True, True)
         else:
             raise ValueError(
@@ -256,7 +276,7 @@ def _mpv_section(v: object) -> dict[str, Any]:
     if v is None:
         return {}
     if not isinstance(v, Mapping):
-        raise _err("mpv", v, f"a mapping of {', '.join(MPV_LIMITS)} (optionally per device: cpu, cuda)")
+        raise _err("mpv", v, f"a mapping of {', '.join(MPV_LIMITS)} (optionally per device: {', '.join(MPV_DEVICES)})")
     flat = {k: x for k, x in v.items() if k not in MPV_DEVICES}
     out = _mpv_limits("mpv", flat)
     for dev in MPV_DEVICES:

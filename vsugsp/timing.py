@@ -16,6 +16,8 @@ from numbers import Integral
 __all__ = [
     "MAX_FRAMES",
     "RateMap",
+    "SNAP_TOLERANCE",
+    "snap_rate",
     "parse_rate",
     "resolve_ratio",
     "output_duration",
@@ -27,13 +29,42 @@ __all__ = [
 MAX_FRAMES = 2**31 - 1
 
 
+#: Relative distance within which a float rate snaps to ``n`` or ``n * 1000 / 1001``.
+SNAP_TOLERANCE = Fraction(1, 1000)
+
+
+def snap_rate(value: float) -> Fraction:
+    """A frame rate given as a float as the exact rate it stands for.
+
+    The one rule for float rates (user input and mpv's measured rates alike):
+    the nearer of ``n`` and ``n * 1000 / 1001`` (``n`` an integer), when within
+    0.1 % of the value (23.976 -> 24000/1001, 59.951 -> 60000/1001,
+    143.998 -> 144); otherwise the nearest fraction with a denominator of at
+    most 1001 (12.5 -> 25/2, 33.3333 -> 100/3; a float with at most 3
+    decimals comes back exactly). Values <= 0 are not snapped (they come back
+    as that fraction; callers reject them). Pure; raises ``ValueError`` for
+    NaN and infinities.
+    """
+    x = float(value)
+    if not math.isfinite(x):
+        raise ValueError(f"vsugsp: a frame rate must be finite, got {value!r}")
+    exact = Fraction(x)
+    if x > 0:
+        candidates = (Fraction(round(x)), Fraction(round(x * 1001 / 1000) * 1000, 1001))
+        best = min(candidates, key=lambda c: abs(c - exact))
+        if best > 0 and abs(best - exact) <= SNAP_TOLERANCE * exact:
+            return best
+    return exact.limit_denominator(1001)
+
+
 def parse_rate(value: object, *, name: str = "fps") -> Fraction:
     """Turn a user rate into an exact positive ``Fraction``.
 
     Accepts an int, a ``Fraction``, a ``(num, den)`` pair, a ``"num/den"``
-    string or a float. Floats that are NTSC-style rates (``k * 1000 / 1001``,
-    e.g. 23.976, 29.97, 59.94) snap to the exact ``k*1000/1001``; other floats
-    become the nearest fraction with a denominator of at most 1001.
+    string or a float. Floats go through :func:`snap_rate`: within 0.1 % of
+    ``n`` or ``n * 1000 / 1001`` they snap to it (23.976, 29.97, 59.94 -> the
+    exact NTSC rates), others become the nearest fraction with a denominator
+    of at most 1001.
     Raises ``ValueError("vsugsp: ...")`` naming ``name`` for anything else.
     """
     rate: Fraction
@@ -57,11 +88,7 @@ def parse_rate(value: object, *, name: str = "fps") -> Fraction:
     elif isinstance(value, float):
         if not value == value or value in (float("inf"), float("-inf")):
             raise ValueError(f"vsugsp: {name} must be finite, got {value!r}")
-        ntsc = value * 1001 / 1000
-        if value > 0 and abs(ntsc - round(ntsc)) < 1e-3 and abs(value - round(value)) > 1e-6:
-            rate = Fraction(round(ntsc) * 1000, 1001)
-        else:
-            rate = Fraction(value).limit_denominator(1001)
+        rate = snap_rate(value)
     else:
         raise ValueError(
             f"vsugsp: {name} must be an int, a Fraction, a (num, den) pair, a 'num/den' string "

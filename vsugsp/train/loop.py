@@ -278,7 +278,9 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, max_steps: int | No
     ``return_model``).  ``max_steps`` stops early (this invocation only); ``init``
     starts from a weights file instead of random weights."""
     rank, world = _dist()
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    from ..engine import resolve_device
+
+    dev = resolve_device(device)
     if dev.type == "cuda" and world > 1:
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         torch.cuda.set_device(dev)
