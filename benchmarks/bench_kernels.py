@@ -10,7 +10,7 @@ times on the GPU (torch.cuda.Event, after warm-up, median of repeats):
 - ``conv``: :func:`vsugsp.sparse.cuda.conv3x3_compact` with a prebuilt plan,
   writing into a preallocated dense output: the per-layer cost when the
   convolutions of a level share one plan;
-- ``e2e``: :func:`vsugsp.sparse.cuda.masked_conv3x3_cuda` (plan with its host
+- ``e2e``: ``vsugsp.sparse.masked_conv3x3(..., backend="cuda")`` (plan with its host
   sync, zero-filled output, convolution): the cost of one isolated call;
 - ``plan``: :func:`vsugsp.sparse.cuda.build_plan` alone.
 
@@ -48,6 +48,7 @@ except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vsugsp.sparse import cuda as sc  # noqa: E402
+from vsugsp.sparse import masked_conv3x3  # noqa: E402
 
 #: (name, H, W, C_in, C_out) of the pruned 3×3 convs at 1920×1080 (IFRNet-base-like widths:
 #: head conv of each block takes the concatenated inputs, body convs keep the width).
@@ -124,10 +125,10 @@ def bench_layer(name, h, w, c, co, dtype, densities, args, gen, dev) -> list[dic
             lambda: sc.conv3x3_compact(x, plan, wp, bias, slope, dense_out=out), args.warmup, args.iters, args.repeats
         )
         t_e2e = time_ms(
-            lambda: sc.masked_conv3x3_cuda(x, weight, bias, mask, slope), args.warmup, args.iters, args.repeats
+            lambda: masked_conv3x3(x, weight, bias, mask, prelu=slope, backend="cuda"), args.warmup, args.iters, args.repeats
         )
         t_plan = time_ms(lambda: sc.build_plan(mask), args.warmup, args.iters, args.repeats)
-        got = sc.masked_conv3x3_cuda(x, weight, bias, mask, slope).float()
+        got = masked_conv3x3(x, weight, bias, mask, prelu=slope, backend="cuda").float()
         err = (got - ref * mask).abs().max().item()
         ideal = 1.0 / d
         speedup = t_dense / t_conv

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from vsugsp.sparse import cuda as sparse_cuda
+from vsugsp.sparse import masked_conv3x3
 from vsugsp.sparse.reference import masked_conv3x3_reference
 
 K = sparse_cuda._kernels()
@@ -571,7 +572,7 @@ def test_glue_masked_conv_matches_reference(emulated, dtype, C, layout, mask_kin
     b = torch.randn(Co, generator=g) if epi else None
     prelu = torch.rand(Co, generator=g) * 0.5 if epi else None
     mask = _gpu_masks(B, H, W, "cpu")[mask_kind]
-    got = sparse_cuda.masked_conv3x3_cuda(x, w, b, mask, prelu)
+    got = masked_conv3x3(x, w, b, mask, prelu=prelu, backend="cuda")
     assert got.dtype == dtype and got.shape == (B, Co, H, W)
     assert got.is_contiguous(memory_format=torch.channels_last) == (layout == "nhwc")
     ref = _ref64(x, w, b, mask, prelu)
@@ -626,11 +627,11 @@ def test_glue_accepts_parameters_under_no_grad_and_refuses_autograd(emulated):
     x = torch.randn(1, 4, 5, 6)
     mask = torch.rand(1, 1, 5, 6, generator=torch.Generator().manual_seed(0)) < 0.5
     with torch.no_grad():
-        got = sparse_cuda.masked_conv3x3_cuda(x, conv.weight, conv.bias, mask, act.weight)
+        got = masked_conv3x3(x, conv.weight, conv.bias, mask, prelu=act.weight, backend="cuda")
         ref = act(conv(x)) * mask
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="vsugsp: the cuda masked-conv backend has no backward pass"):
-        sparse_cuda.masked_conv3x3_cuda(x, conv.weight, conv.bias, mask, act.weight)
+        masked_conv3x3(x, conv.weight, conv.bias, mask, prelu=act.weight, backend="cuda")
 
 
 def test_glue_empty_and_full_plans(emulated):
@@ -717,7 +718,7 @@ def test_cuda_matches_reference(dtype, B, C, Co, H, W, mask_kind, epilogue):
     b = torch.randn(Co, generator=g).to(dev, dtype) if epilogue == "bias_prelu" else None
     prelu = (torch.rand(Co, generator=g) * 0.5).to(dev, dtype) if epilogue == "bias_prelu" else None
     mask = _gpu_masks(B, H, W, dev)[mask_kind]
-    got = sparse_cuda.masked_conv3x3_cuda(x, w, b, mask, prelu)
+    got = masked_conv3x3(x, w, b, mask, prelu=prelu, backend="cuda")
     assert got.dtype == dtype and got.shape == (B, Co, H, W)
     ref = _reference(x, w, b, mask, prelu)
     torch.testing.assert_close(got.float(), ref, **_tol(dtype))
@@ -732,10 +733,10 @@ def test_channels_last_in_and_out(dtype):
     x = torch.randn(2, 24, 19, 21, device=dev, dtype=dtype).contiguous(memory_format=torch.channels_last)
     w = torch.randn(32, 24, 3, 3, device=dev, dtype=dtype) / 15
     mask = torch.rand(2, 1, 19, 21, device=dev) < 0.6
-    got = sparse_cuda.masked_conv3x3_cuda(x, w, None, mask)
+    got = masked_conv3x3(x, w, None, mask, backend="cuda")
     assert got.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(got.float(), _reference(x, w, None, mask, None), **_tol(dtype))
-    nchw = sparse_cuda.masked_conv3x3_cuda(x.contiguous(), w, None, mask)
+    nchw = masked_conv3x3(x.contiguous(), w, None, mask, backend="cuda")
     assert nchw.is_contiguous()
     torch.testing.assert_close(nchw, got)
 
@@ -786,7 +787,7 @@ def test_non_default_stream_and_odd_output_view():
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
-        got = sparse_cuda.masked_conv3x3_cuda(x, w, None, mask)
+        got = masked_conv3x3(x, w, None, mask, backend="cuda")
         storage = torch.zeros(1 + 48 * 40 * 50, device=dev, dtype=torch.float16)
         odd = storage[1:].view(1, 48, 40, 50)  # 2-byte aligned: takes the unfused path
         plan = sparse_cuda.build_plan(mask)

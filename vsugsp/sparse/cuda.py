@@ -14,7 +14,7 @@ Three steps, each one kernel (``kernels/*.cu``), all on torch's current stream:
    compact rows P×Co, or written straight into a dense tensor.
 3. :func:`scatter` / :func:`gather` move between compact rows and dense tensors.
 
-:func:`masked_conv3x3_cuda` chains them with the reference semantics for one
+``vsugsp.sparse.masked_conv3x3(..., backend="cuda")`` chains them with the reference semantics for one
 convolution; the network's :class:`vsugsp.sparse.backends.CudaBackend` plans
 each decoder level once and runs :func:`conv3x3_dense` per convolution.  Dense inputs are read
 channels-last; give channels-last tensors to avoid a layout copy.
@@ -364,23 +364,6 @@ def conv3x3_dense(
     return conv3x3_compact(x, plan, weight, bias, prelu, dense_out=out)
 
 
-def masked_conv3x3_cuda(
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None,
-    mask: torch.Tensor,
-    prelu: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Same result as the reference backend: ``(conv3x3(x) + bias → PReLU) * mask``.
-
-    Plans ``mask`` on every call (one host sync); a network runs a plan per
-    decoder level through :class:`vsugsp.sparse.backends.CudaBackend` instead.
-    Returns B×Co×H×W in x's dtype and memory format, zero where the mask is off.
-    """
-    _check_no_grad(x, weight, bias, prelu)
-    return conv3x3_dense(x, build_plan(mask), weight, bias, prelu)
-
-
 __all__ = [
     "ActivePlan",
     "build_plan",
@@ -389,6 +372,5 @@ __all__ = [
     "conv3x3_dense",
     "scatter",
     "gather",
-    "masked_conv3x3_cuda",
     "is_available",
 ]
