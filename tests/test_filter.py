@@ -495,12 +495,13 @@ def _breaks_at(clip, bad: int):
     return core.std.ModifyFrame(clip, clip, boom)
 
 
-@pytest.mark.parametrize("factor", [2, Fraction(5, 2)])
-def test_a_broken_source_frame_fails_only_the_frames_that_need_it(net, factor):
+@pytest.mark.parametrize("factor,prior", [(2, "none"), (Fraction(5, 2), "none"), (2, "dis")])
+def test_a_broken_source_frame_fails_only_the_frames_that_need_it(net, factor, prior):
+    """With the prior, pair i also reads frame i + 2 ahead (its prefetch fails alone)."""
     from vsugsp.timing import RateMap
 
     src = moving(vs.YUV420P8, 32, 24, length=12)
-    out = run(_breaks_at(src, 5), net, factor, flow_prior="none")
+    out = run(_breaks_at(src, 5), net, factor, flow_prior=prior)
     rmap = RateMap(12, Fraction(factor))
     failed = set()
     for n in range(out.num_frames):
@@ -516,7 +517,7 @@ def test_a_broken_source_frame_fails_only_the_frames_that_need_it(net, factor):
     after = min(n for n in range(out.num_frames) if rmap.position(n) == (6, 0))
     assert failed == needs | {after}, sorted(failed)
     # the source frames next to the broken one still come out, as they are
-    good = run(src, net, factor, flow_prior="none")
+    good = run(src, net, factor, flow_prior=prior)
     for n in sorted(set(range(out.num_frames)) - failed):
         assert same_pixels(out.get_frame(n), good.get_frame(n)), n
 
@@ -585,3 +586,57 @@ def test_once_cache_named_readers():
     for k in range(5):  # finished values beyond the size go, oldest first
         cache.get(k, compute, uses=3)
     assert len(cache) == 2
+
+
+def test_the_next_pairs_prior_is_computed_during_this_pairs_pass(net, monkeypatch):
+    """VapourSynth runs one ModifyFrame callback at a time, so the engine computes pair i + 1's
+    prior in its worker thread while pair i's network pass runs; the frames stay the same."""
+    import time as _time
+
+    from vsugsp.interpolator import Interpolator
+
+    events = []
+    prior, call = Interpolator.prior, Interpolator.__call__
+
+    def slow_prior(self, a, b):
+        events.append(("prior", threading.current_thread().name, _time.perf_counter()))
+        return prior(self, a, b)
+
+    def slow_call(self, *args, **kw):
+        start = _time.perf_counter()
+        _time.sleep(0.05)  # room for the worker (the GIL is free while sleeping)
+        out = call(self, *args, **kw)
+        events.append(("pass", start, _time.perf_counter()))
+        return out
+
+    src = moving(vs.YUV420P8, 48, 32, length=6)
+    plain = frames_bytes(run(src, net, flow_prior="dis"))
+    monkeypatch.setattr(Interpolator, "prior", slow_prior)
+    monkeypatch.setattr(Interpolator, "__call__", slow_call)
+    ahead = frames_bytes(run(src, net, flow_prior="dis"))
+    assert ahead == plain
+    priors = [e for e in events if e[0] == "prior"]
+    passes = [e for e in events if e[0] == "pass"]
+    assert len(priors) == len(passes) == 5  # one prior per pair, never twice
+    assert [p[1].startswith("vsugsp-prior") for p in priors] == [False] + [True] * 4
+    # the prior of pair k + 1 started before pair k's pass ended (serially it would start after)
+    for k in range(4):
+        assert priors[k + 1][2] < passes[k][2], (k, priors, passes)
+
+
+def test_once_cache_prefetch_leaves_every_read_to_the_readers():
+    from vsugsp.once import OnceCache
+
+    calls = []
+    cache = OnceCache(4)
+    cache.prefetch("k", lambda: calls.append(1) or "v", uses=2)
+    cache.prefetch("k", lambda: calls.append(2) or "w", uses=2)  # present: not computed again
+    assert calls == [1] and len(cache) == 1
+    assert cache.get("k", lambda: "x", 2) == "v" and len(cache) == 1
+    assert cache.get("k", lambda: "x", 2) == "v" and len(cache) == 0  # both reads were the readers'
+
+    def boom():
+        raise RuntimeError("prefetch failed")
+
+    cache.prefetch("e", boom)  # the error stays with the prefetch: nobody was waiting
+    assert len(cache) == 0 and cache.get("e", lambda: "recomputed") == "recomputed"

@@ -345,3 +345,38 @@ def test_auto_resolves_per_device():
     assert prior.describe("dis", "cuda") == "dis"
     with pytest.raises(ValueError, match="device 'tpu'"):
         prior.resolve("auto", "tpu")
+
+
+def test_dis_result_does_not_depend_on_what_the_thread_computed_before():
+    """OpenCV's DIS object keeps state: a pair's flow changed after a call at another size."""
+    import threading
+
+    import numpy as np
+
+    from vsugsp.model.prior import pair_flow_np
+
+    rng = np.random.default_rng(0)
+    pair = tuple(rng.integers(0, 255, (144, 176), dtype=np.uint8) for _ in range(2))
+    tiny = tuple(rng.integers(0, 255, (32, 40), dtype=np.uint8) for _ in range(2))
+    results = []
+
+    def run(history):
+        for h in history:
+            pair_flow_np(*h)
+        results.append(pair_flow_np(*pair))
+
+    for history in ([], [(np.zeros((16, 16), np.uint8),) * 2], [tiny, pair], [tiny]):
+        th = threading.Thread(target=run, args=(history,))  # a fresh thread: fresh DIS objects
+        th.start()
+        th.join()
+    for f01, f10 in results[1:]:
+        assert np.array_equal(f01, results[0][0]) and np.array_equal(f10, results[0][1])
+    # tiny frames too: the first call of a fresh object gave another flow than the later ones
+    first = []
+    for _ in range(2):
+        th = threading.Thread(target=lambda: first.append(pair_flow_np(*tiny)))
+        th.start()
+        th.join()
+    again = pair_flow_np(*tiny), pair_flow_np(*tiny)
+    for f in (first[1], again[0], again[1]):
+        assert np.array_equal(f[0], first[0][0])

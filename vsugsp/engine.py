@@ -10,7 +10,10 @@ bit-identical whatever order or thread it is requested from. So
   recomputed feature are the same numbers;
 - network work runs one pass at a time under a lock; a pair's DIS flow prior
   (CPU work that depends on the pair's two source frames only) is computed
-  before taking it, once per pair, so it overlaps another pair's pass.
+  outside it, once per pair.  VapourSynth runs one callback of a filter at a
+  time, so the next pair's request arrives only after this pair's frame is
+  done; the filter hands the engine source frame i + 2 ahead, and a worker
+  thread computes pair i + 1's prior while pair i's pass runs.
 
 Memory stays bounded: a source frame's image tensor and encoder features live
 in an LRU keyed by source index; a chunk's
@@ -73,6 +76,9 @@ class Engine:
         self._stats = dict.fromkeys(work.KEYS, 0)
         # Pair priors, computed outside the compute lock; a few cover the pairs in flight.
         self._priors = OnceCache(4)
+        # the worker that computes the next pair's prior during a pass, and the pairs it was given
+        self._ahead = None
+        self._prefetched: OrderedDict[int, None] = OrderedDict()
 
     # -------------------------------------------------------------- public
     def stats(self) -> dict[str, int]:
@@ -108,9 +114,18 @@ class Engine:
         frame0: "np.ndarray | Callable[[], np.ndarray]",
         frame1: "np.ndarray | Callable[[], np.ndarray]",
         times: Sequence[Fraction],
+        ahead: "tuple[np.ndarray | Callable[[], np.ndarray], Sequence[Fraction]] | None" = None,
     ) -> tuple[np.ndarray, dict[str, int]]:
         """:meth:`interpolate`'s frame and its share of the work (executed_macs, dense_macs,
-        forward_passes; :func:`vsugsp.work.split` of its chunk's totals, the same whoever computed it)."""
+        forward_passes; :func:`vsugsp.work.split` of its chunk's totals, the same whoever computed it).
+
+        ahead: source frame ``i + 2`` and the times of pair ``i + 1``, when the
+        caller has them: the next pair's flow prior is then computed in a worker
+        thread while this pair's network pass runs (VapourSynth runs one callback
+        of a filter at a time, so the next pair's request comes too late for that).
+        """
+        if ahead is not None and self.flow_prior != "none":
+            self._prefetch_prior(i + 1, frame1, ahead[0], -(-len(ahead[1]) // self.batch))
         try:
             pos = times.index(t)
         except ValueError:
@@ -167,12 +182,29 @@ class Engine:
         on another pair. The prior depends on the two source frames only, so
         it is the same numbers whichever thread computes it.
         """
+        return self._priors.get(i, self._prior_job(i, frame0, frame1), uses)
+
+    def _prior_job(self, i: int, frame0: Any, frame1: Any) -> "Callable[[], torch.Tensor | None]":
         def compute() -> "torch.Tensor | None":
             a, b = self._image(i, frame0), self._image(i + 1, frame1)
             _check_pair(i, a, b)
             return self.interp.prior(a, b)
 
-        return self._priors.get(i, compute, uses)
+        return compute
+
+    def _prefetch_prior(self, i: int, frame0: Any, frame1: Any, uses: int) -> None:
+        """Start pair ``i``'s prior in the worker thread unless it is there or under way."""
+        with self._state:
+            if i in self._prefetched:
+                return
+            self._prefetched[i] = None
+            while len(self._prefetched) > 64:
+                self._prefetched.popitem(last=False)
+            if self._ahead is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vsugsp-prior")
+        self._ahead.submit(self._priors.prefetch, i, self._prior_job(i, frame0, frame1), uses)
 
     def _run(
         self, i: int, chunk: tuple[Fraction, ...], frame0: Any, frame1: Any, chunks: int = 1

@@ -243,12 +243,23 @@ def _build_graph(
     return final
 
 
+def _array(frame: vs.VideoFrame) -> np.ndarray:
+    """An RGBS frame as 3×H×W float32."""
+    return np.stack([np.asarray(frame[p]) for p in range(3)])
+
+
 def _interp_clip(rgb: vs.VideoNode, rgb_a: vs.VideoNode, rgb_b: vs.VideoNode, rmap: RateMap,
                  engine: Any) -> vs.VideoNode:
     """Output-length RGBS clip of the network's frames (only requested where the plan interpolates).
 
     Each frame carries its share of the engine's work (:mod:`vsugsp.work`) for the final props.
     """
+    last = rmap.src_frames - 1
+
+    def _ahead(j: int) -> Callable[[], np.ndarray]:
+        # Run by the engine's prior worker, not in this callback: an asynchronous request,
+        # so a broken frame j fails only the worker's prefetch, never this pair's frames.
+        return lambda: _array(rgb.get_frame_async(j).result())
 
     def _interp(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         i, t = rmap.position(n)
@@ -256,9 +267,11 @@ def _interp_clip(rgb: vs.VideoNode, rgb_a: vs.VideoNode, rgb_b: vs.VideoNode, rm
 
         def as_array(frame: vs.VideoFrame) -> Callable[[], np.ndarray]:
             # Called by the engine only when the frame is not already on the device.
-            return lambda: np.stack([np.asarray(frame[p]) for p in range(3)])
+            return lambda: _array(frame)
 
-        image, spent = engine.render(i, t, as_array(fa), as_array(fb), rmap.times_of(i))
+        # the next pair's prior is computed during this pass (VapourSynth asks for it too late)
+        ahead = (_ahead(i + 2), rmap.times_of(i + 1)) if engine.flow_prior != "none" and i + 2 <= last else None
+        image, spent = engine.render(i, t, as_array(fa), as_array(fb), rmap.times_of(i), ahead)
         out = f[0].copy()
         for p in range(3):
             np.copyto(np.asarray(out[p]), image[p])

@@ -1,8 +1,9 @@
 """A bounded map whose values are computed once, by the first thread that asks.
 
 The engine keeps two things here: each source pair's DIS flow prior, so the
-prior is computed outside the network's lock (a pair's prior runs while the
-network works on another pair), and each chunk of a pair's interpolated frames,
+prior is computed outside the network's lock (the next pair's prior is
+computed ahead, :meth:`OnceCache.prefetch`, while the network works on this
+pair), and each chunk of a pair's interpolated frames,
 so the threads asking for frames of one chunk share one network pass.
 """
 from __future__ import annotations
@@ -55,23 +56,9 @@ class OnceCache:
         reader reading twice counts once); set by the thread that computes it.
         reader: who reads, when ``uses`` names readers.
         """
-        with self._lock:
-            entry = self._entries.get(key)
-            owner = entry is None
-            if owner:
-                entry = self._entries[key] = _Entry(max(1, int(uses)) if isinstance(uses, int) else set(uses))
-                self._trim()
-            self._entries.move_to_end(key)
+        entry, owner = self._claim(key, uses)
         if owner:
-            try:
-                entry.value = compute()
-            except BaseException as exc:
-                entry.error = exc
-                with self._lock:
-                    if self._entries.get(key) is entry:
-                        del self._entries[key]
-            finally:
-                entry.done.set()
+            self._compute(key, entry, compute)
         else:
             entry.done.wait()
         if entry.error is not None:
@@ -86,6 +73,39 @@ class OnceCache:
             if spent and self._entries.get(key) is entry:
                 del self._entries[key]
         return entry.value
+
+    def prefetch(self, key: Hashable, compute: Callable[[], Any], uses: "int | Iterable[Hashable]" = 1) -> None:
+        """Compute ``key``'s value now, in this thread, unless present or being computed; reads nothing.
+
+        For work ahead of its readers (a worker thread computing the next pair's
+        prior): the ``uses`` reads are all left to them. An error is kept only
+        for the readers already waiting; a later reader computes again.
+        """
+        entry, owner = self._claim(key, uses)
+        if owner:
+            self._compute(key, entry, compute)
+
+    def _claim(self, key: Hashable, uses: "int | Iterable[Hashable]") -> tuple[_Entry, bool]:
+        """The entry of ``key`` and whether this thread made it (and so must compute it)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            owner = entry is None
+            if owner:
+                entry = self._entries[key] = _Entry(max(1, int(uses)) if isinstance(uses, int) else set(uses))
+                self._trim()
+            self._entries.move_to_end(key)
+        return entry, owner
+
+    def _compute(self, key: Hashable, entry: _Entry, compute: Callable[[], Any]) -> None:
+        try:
+            entry.value = compute()
+        except BaseException as exc:
+            entry.error = exc
+            with self._lock:
+                if self._entries.get(key) is entry:
+                    del self._entries[key]
+        finally:
+            entry.done.set()
 
     def _trim(self) -> None:
         while len(self._entries) > self.size:

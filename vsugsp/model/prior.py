@@ -16,13 +16,19 @@ infinity) read as 0.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 
 import numpy as np
 import torch
 
 PRESETS = {"ultrafast": "DISOPTICAL_FLOW_PRESET_ULTRAFAST", "fast": "DISOPTICAL_FLOW_PRESET_FAST",
            "medium": "DISOPTICAL_FLOW_PRESET_MEDIUM"}
-_local = threading.local()  # a DIS object keeps state between calls: one per thread and preset
+# A DIS object keeps state between calls: its result for a pair depends on the sizes it
+# computed before (OpenCV 4.x/5.x: up to 3.5 px apart at 176×144 after one 16×16 call).
+# So there is one per thread, preset and frame size, and each starts with a call on a
+# zero pair of its size; from then on its results depend on the pair alone.
+_local = threading.local()
+_MAX_SIZES = 4  # DIS objects kept per thread and preset
 
 
 def cv2_module():
@@ -112,17 +118,30 @@ def fits(height: int, width: int) -> bool:
     return min(height, width) >= MIN_SHORT_SIDE and max(height, width) >= MIN_LONG_SIDE
 
 
-def dis(preset: str = "medium"):
-    """This thread's DIS object for ``preset`` ("ultrafast", "fast", "medium")."""
+def dis(preset: str = "medium", shape: tuple[int, int] = (0, 0)):
+    """This thread's DIS object for ``preset`` ("ultrafast", "fast", "medium") and H×W ``shape``.
+
+    A new object first computes a zero pair of ``shape`` (nothing for (0, 0)), so every
+    object of that size is in the same state however many pairs it has computed.
+    """
     if preset not in PRESETS:
         raise ValueError(f"vsugsp: DIS preset must be one of {sorted(PRESETS)}, got {preset!r}")
     cv2 = cv2_module()
     cache = getattr(_local, "dis", None)
     if cache is None:
-        cache = _local.dis = {}
-    if preset not in cache:
-        cache[preset] = cv2.DISOpticalFlow_create(getattr(cv2, PRESETS[preset]))
-    return cache[preset]
+        cache = _local.dis = OrderedDict()
+    key = (preset, tuple(shape))
+    obj = cache.get(key)
+    if obj is None:
+        obj = cv2.DISOpticalFlow_create(getattr(cv2, PRESETS[preset]))
+        if shape[0] and shape[1]:
+            zero = np.zeros(shape, np.uint8)
+            obj.calc(zero, zero, None)
+        cache[key] = obj
+        while len(cache) > _MAX_SIZES * len(PRESETS):
+            cache.popitem(last=False)
+    cache.move_to_end(key)
+    return obj
 
 
 def gray_u8(img: np.ndarray) -> np.ndarray:
@@ -142,7 +161,9 @@ def pair_flow_np(g0: np.ndarray, g1: np.ndarray, preset: str = "medium") -> tupl
 
     F(0→1)(p) is where pixel p of frame 0 lies in frame 1: ``g1(p + F(0→1)(p)) ≈ g0(p)``.
     """
-    d = dis(preset)
+    if g0.shape != g1.shape:
+        raise ValueError(f"vsugsp: DIS needs frames of one size, got {g0.shape} and {g1.shape}")
+    d = dis(preset, g0.shape)
     return d.calc(g0, g1, None), d.calc(g1, g0, None)
 
 
