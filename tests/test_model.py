@@ -454,3 +454,23 @@ def test_window_max_is_the_max_pool_it_replaces(shape, radius):
     padded = F.pad(d, (radius, radius, radius, radius))
     want = F.max_pool2d(F.max_pool2d(padded, (1, k), 1), (k, 1), 1)
     assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("mode", ["dense", "pruned"])
+def test_a_half_precision_network_runs_with_the_prior(mode):
+    """What CUDA runs under precision fp16: the fp32 flow used to join fp16 features, and the convs
+    refused it ('Input type (float) and bias type (c10::Half) should be the same')."""
+    import copy
+
+    from vsugsp.model.prior import pair_flow
+
+    torch.manual_seed(0)
+    net32 = UGSPNet(ModelConfig("small")).eval()
+    net16 = copy.deepcopy(net32).half()
+    a, b = torch.rand(1, 3, 64, 96), torch.rand(1, 3, 64, 96)
+    pf = pair_flow(a, b)
+    with torch.inference_mode():
+        half = net16(a.half(), b.half(), 0.5, mode=mode, backend="tiles", pair_flow=pf, max_density=0.4)
+        full = net32(a, b, 0.5, mode=mode, backend="tiles", pair_flow=pf, max_density=0.4)
+    assert torch.isfinite(half.image).all()
+    assert float((half.image.float() - full.image).abs().mean()) < 0.005

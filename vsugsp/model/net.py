@@ -315,9 +315,14 @@ class UGSPNet(nn.Module):
             if priors is not None:  # the residual so far on top of the prior at this level's detail
                 stride = 2 << lvl
                 flow = flow - resize_flow(priors[2 * stride], size) + priors[stride]
-            x = torch.cat([feat, backwarp(p0[lvl], flow[:, :2]), backwarp(p1[lvl], flow[:, 2:]), flow], 1)
+            # the flow joins in the features' dtype: a half network's convs take no fp32 input,
+            # and under bf16 autocast the convs round it to bf16 anyway (the same numbers)
+            parts = [feat, backwarp(p0[lvl], flow[:, :2]), backwarp(p1[lvl], flow[:, 2:]), flow.to(feat.dtype)]
+            # pruned: the backend takes the parts (the tile backend copies them straight into its
+            # padded rows; the concatenation costs as much as the warps at 1/2 size)
+            x = parts if mode == "pruned" else torch.cat(parts, 1)
             all_logits.append(logits)
-            npx = x.shape[0] * size[0] * size[1]
+            npx = feat.shape[0] * size[0] * size[1]
             per_px = block.macs_per_pixel()
             dense_px += npx * per_px
             if mode == "dense":

@@ -73,8 +73,14 @@ class MaskedBackend(ABC):
              prelu: torch.Tensor | None) -> torch.Tensor:
         """One masked 3×3 conv (+ bias, PReLU) → dense B×Co×H×W, zero where the mask is off."""
 
-    def run_block(self, block: "DecoderBlock", x: torch.Tensor, plan: Any) -> torch.Tensor:
-        """The block's 3×3 convs on ``plan`` and its 1×1 fuse → B×Cout×H×W."""
+    def run_block(self, block: "DecoderBlock", x: "torch.Tensor | Sequence[torch.Tensor]", plan: Any) -> torch.Tensor:
+        """The block's 3×3 convs on ``plan`` and its 1×1 fuse → B×Cout×H×W.
+
+        ``x``: the block's input, or its channel parts (concatenated here; a backend
+        that reads only some pixels may read the parts there instead).
+        """
+        if not isinstance(x, torch.Tensor):
+            x = torch.cat(list(x), 1)
         outs = []
         for c in block.convs():
             x = self.conv(x, plan, c.conv.weight, c.conv.bias, c.act.weight)
@@ -147,9 +153,10 @@ class TileBackend(MaskedBackend):
         if isinstance(plan, _DensePlan):
             return super().run_block(block, x, plan)
         if plan.count == 0:
-            b, _, h, w = x.shape
-            return x.new_zeros(b, block.fuse.out_channels, h, w)
-        buf = to_padded(x, plan)
+            first = x if isinstance(x, torch.Tensor) else x[0]
+            b, _, h, w = first.shape
+            return first.new_zeros(b, block.fuse.out_channels, h, w)
+        buf = to_padded(x, plan)  # the parts go straight into padded rows
         body_buf = None  # one zeroed buffer for every body layer: the active tiles are the same
         outs = []
         for i, c in enumerate(block.convs()):

@@ -11,6 +11,7 @@ multiple of T and the border (and the round-up) is zero.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -73,12 +74,29 @@ def tile_plan(mask: torch.Tensor, tile: int = TILE) -> TilePlan:
     return TilePlan(bsz, h, w, tile, b, ty, tx, pm, int(mask.sum()))
 
 
-def to_padded(x: torch.Tensor, plan: TilePlan) -> torch.Tensor:
-    """B×C×H×W → padded rows B×(Hp+2)×(Wp+2)×C (one copy)."""
+def to_padded(x: "torch.Tensor | Sequence[torch.Tensor]", plan: TilePlan) -> torch.Tensor:
+    """B×C×H×W → padded rows B×(Hp+2)×(Wp+2)×C (one copy).
+
+    ``x`` may be the channel parts of the input (what ``torch.cat(x, 1)`` would
+    be, same dtype promotion): each is written into its channels directly, so
+    the concatenated tensor is never made, and only the border is zeroed.
+    """
+    parts = [x] if isinstance(x, torch.Tensor) else list(x)
     hp, wp = plan.padded_hw
-    b, c, h, w = x.shape
-    out = x.new_zeros(b, hp + 2, wp + 2, c)
-    out[:, 1 : h + 1, 1 : w + 1, :] = x.permute(0, 2, 3, 1)
+    b, _, h, w = parts[0].shape
+    dtype = parts[0].dtype
+    for part in parts[1:]:
+        dtype = torch.promote_types(dtype, part.dtype)
+    c = sum(part.shape[1] for part in parts)
+    out = parts[0].new_empty(b, hp + 2, wp + 2, c, dtype=dtype)
+    out[:, 0].zero_()
+    out[:, h + 1 :].zero_()
+    out[:, 1 : h + 1, 0].zero_()
+    out[:, 1 : h + 1, w + 1 :].zero_()
+    start = 0
+    for part in parts:
+        out[:, 1 : h + 1, 1 : w + 1, start : start + part.shape[1]] = part.permute(0, 2, 3, 1)
+        start += part.shape[1]
     return out
 
 
