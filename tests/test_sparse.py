@@ -94,3 +94,27 @@ def test_unknown_backend():
     with pytest.raises(ValueError, match="unknown masked-conv backend 'gpu'"):
         masked_conv3x3(torch.zeros(1, 1, 4, 4), torch.zeros(1, 1, 3, 3), None,
                        torch.ones(1, 1, 4, 4, dtype=torch.bool), backend="gpu")
+
+
+def test_warps_evaluated_only_where_the_tiles_read_give_the_dense_block_output():
+    """The tile backend warps the features at the pixels its tiles read (Warp parts): same block output."""
+    from vsugsp.model import ModelConfig, UGSPNet
+    from vsugsp.model.warp import Warp
+    from vsugsp.sparse.backends import TileBackend
+
+    torch.manual_seed(0)
+    net = UGSPNet(ModelConfig("small")).eval()
+    block = net.dec4
+    c_feat = block.convs()[0].conv.in_channels - 2 * 36 - 4
+    h, w = 45, 70  # not a multiple of the tile: the round-up rows must stay zero
+    feat = torch.randn(2, c_feat, h, w)
+    img0, img1 = torch.randn(1, 36, h, w).expand(2, -1, -1, -1), torch.randn(2, 36, h, w)
+    flow = torch.randn(2, 4, h, w) * 6
+    mask = torch.rand(2, 1, h, w) < 0.15
+    be = TileBackend(dense_fallback=float("inf"))
+    plan = be.plan(mask)
+    w0, w1 = Warp(img0, flow[:, :2]), Warp(img1, flow[:, 2:])
+    with torch.inference_mode():
+        lazy = be.run_block(block, [feat, w0, w1, flow], plan)
+        dense = be.run_block(block, torch.cat([feat, w0.dense(), w1.dense(), flow], 1), plan)
+    assert torch.equal(lazy, dense)

@@ -20,7 +20,7 @@ from ..sparse.backends import MaskedBackend, get_backend
 from .blocks import DecoderBlock, Encoder
 from .config import ModelConfig
 from .masks import cap_mask, compute_prob, hard_mask, nest, soft_mask, tile_union
-from .warp import backwarp, resize_flow
+from .warp import Warp, backwarp, resize_flow
 
 MODES = ("dense", "pruned", "train")
 #: The network's corrections on top of the flow it starts from (the DIS prior, or zero):
@@ -317,10 +317,14 @@ class UGSPNet(nn.Module):
                 flow = flow - resize_flow(priors[2 * stride], size) + priors[stride]
             # the flow joins in the features' dtype: a half network's convs take no fp32 input,
             # and under bf16 autocast the convs round it to bf16 anyway (the same numbers)
-            parts = [feat, backwarp(p0[lvl], flow[:, :2]), backwarp(p1[lvl], flow[:, 2:]), flow.to(feat.dtype)]
-            # pruned: the backend takes the parts (the tile backend copies them straight into its
-            # padded rows; the concatenation costs as much as the warps at 1/2 size)
-            x = parts if mode == "pruned" else torch.cat(parts, 1)
+            w0, w1 = Warp(p0[lvl], flow[:, :2]), Warp(p1[lvl], flow[:, 2:])
+            # pruned: the backend takes the parts, the warps not yet evaluated (the tile backend
+            # copies the parts straight into its padded rows and warps only the pixels its tiles
+            # read; at 1/2 size the concatenation and the warps cost as much as the convs)
+            if mode == "pruned":
+                x = [feat, w0, w1, flow.to(feat.dtype)]
+            else:
+                x = torch.cat([feat, w0.dense(), w1.dense(), flow.to(feat.dtype)], 1)
             all_logits.append(logits)
             npx = feat.shape[0] * size[0] * size[1]
             per_px = block.macs_per_pixel()

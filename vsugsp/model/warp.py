@@ -20,6 +20,18 @@ def _base_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torc
     return g
 
 
+def _grid(flow: torch.Tensor) -> torch.Tensor:
+    """The fp32 sampling grid of ``p + flow(p)``, normalised for ``align_corners=True``: B×H×W×2."""
+    _, _, h, w = flow.shape
+    flow = flow.float()
+    scale = flow.new_tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)]).view(1, 1, 1, 2)
+    return _base_grid(h, w, flow.device, torch.float32) + flow.permute(0, 2, 3, 1) * scale
+
+
+def _sample(img: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    return F.grid_sample(img.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
 def backwarp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """Sample ``img`` (B×C×H×W) at ``p + flow(p)``; flow B×2×H×W in pixels (x, y).
 
@@ -28,12 +40,47 @@ def backwarp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     0.6/2.5 px, which costs the half-precision presets dB on real footage.  Half
     precision ``img`` is sampled in fp32 and returned in its own dtype.
     """
-    _, _, h, w = flow.shape
-    flow = flow.float()
-    scale = flow.new_tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)]).view(1, 1, 1, 2)
-    grid = _base_grid(h, w, flow.device, torch.float32) + flow.permute(0, 2, 3, 1) * scale
-    out = F.grid_sample(img.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
-    return out.to(img.dtype)
+    return _sample(img, _grid(flow)).to(img.dtype)
+
+
+class Warp:
+    """``backwarp(img, flow)``, evaluated only where it is read.
+
+    A pruned decoder reads its warped features at the active tiles only: the tile
+    backend asks for those pixels (:meth:`at`), every other reader for the whole
+    (:meth:`dense`).  Both give the numbers ``backwarp`` gives at those pixels.
+    """
+
+    __slots__ = ("img", "flow")
+
+    def __init__(self, img: torch.Tensor, flow: torch.Tensor) -> None:
+        self.img, self.flow = img, flow
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((self.flow.shape[0], self.img.shape[1], *self.flow.shape[-2:]))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.img.dtype
+
+    def dense(self) -> torch.Tensor:
+        return backwarp(self.img, self.flow)
+
+    def at(self, index: torch.Tensor) -> torch.Tensor:
+        """The warped values at flat pixel indices into B·H·W (sorted): P×C in ``img``'s dtype."""
+        b, c, h, w = self.shape
+        grid = _grid(self.flow).reshape(-1, 2)
+        img = self.img
+        if img.shape[0] == 1 or img.stride(0) == 0:  # one frame's features serving every t: one call
+            g = grid.index_select(0, index).view(1, 1, -1, 2)
+            return _sample(img[:1], g)[0, :, 0].t().to(img.dtype)
+        out = []
+        bounds = torch.searchsorted(index, torch.arange(b + 1, device=index.device) * (h * w))
+        for k in range(b):
+            g = grid.index_select(0, index[bounds[k] : bounds[k + 1]]).view(1, 1, -1, 2)
+            out.append(_sample(img[k : k + 1], g)[0, :, 0].t().to(img.dtype))
+        return torch.cat(out, 0)
 
 
 def resize_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -76,11 +76,12 @@ class MaskedBackend(ABC):
     def run_block(self, block: "DecoderBlock", x: "torch.Tensor | Sequence[torch.Tensor]", plan: Any) -> torch.Tensor:
         """The block's 3×3 convs on ``plan`` and its 1×1 fuse → B×Cout×H×W.
 
-        ``x``: the block's input, or its channel parts (concatenated here; a backend
-        that reads only some pixels may read the parts there instead).
+        ``x``: the block's input, or its channel parts: tensors, or parts evaluated
+        where they are read (:class:`vsugsp.model.warp.Warp`); concatenated here, while a
+        backend that reads only some pixels reads the parts there.
         """
-        if not isinstance(x, torch.Tensor):
-            x = torch.cat(list(x), 1)
+        if not isinstance(x, torch.Tensor):  # parts, some maybe not evaluated yet (Warp)
+            x = torch.cat([p if isinstance(p, torch.Tensor) else p.dense() for p in x], 1)
         outs = []
         for c in block.convs():
             x = self.conv(x, plan, c.conv.weight, c.conv.bias, c.act.weight)

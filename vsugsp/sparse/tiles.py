@@ -12,6 +12,7 @@ multiple of T and the border (and the round-up) is zero.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 from dataclasses import dataclass, field
 
 import torch
@@ -74,12 +75,15 @@ def tile_plan(mask: torch.Tensor, tile: int = TILE) -> TilePlan:
     return TilePlan(bsz, h, w, tile, b, ty, tx, pm, int(mask.sum()))
 
 
-def to_padded(x: "torch.Tensor | Sequence[torch.Tensor]", plan: TilePlan) -> torch.Tensor:
+def to_padded(x: "torch.Tensor | Sequence[Any]", plan: TilePlan) -> torch.Tensor:
     """B×C×H×W → padded rows B×(Hp+2)×(Wp+2)×C (one copy).
 
     ``x`` may be the channel parts of the input (what ``torch.cat(x, 1)`` would
     be, same dtype promotion): each is written into its channels directly, so
-    the concatenated tensor is never made, and only the border is zeroed.
+    the concatenated tensor is never made, and only the border is zeroed.  A part
+    that is not a tensor (:class:`vsugsp.model.warp.Warp`: ``shape``, ``dtype``,
+    ``at(index)``) is evaluated at the pixels the active tiles read only, which
+    are the only rows of its channels that are written.
     """
     parts = [x] if isinstance(x, torch.Tensor) else list(x)
     hp, wp = plan.padded_hw
@@ -88,16 +92,42 @@ def to_padded(x: "torch.Tensor | Sequence[torch.Tensor]", plan: TilePlan) -> tor
     for part in parts[1:]:
         dtype = torch.promote_types(dtype, part.dtype)
     c = sum(part.shape[1] for part in parts)
-    out = parts[0].new_empty(b, hp + 2, wp + 2, c, dtype=dtype)
+    first = next(p for p in parts if isinstance(p, torch.Tensor))
+    out = first.new_empty(b, hp + 2, wp + 2, c, dtype=dtype)
     out[:, 0].zero_()
     out[:, h + 1 :].zero_()
     out[:, 1 : h + 1, 0].zero_()
     out[:, 1 : h + 1, w + 1 :].zero_()
     start = 0
     for part in parts:
-        out[:, 1 : h + 1, 1 : w + 1, start : start + part.shape[1]] = part.permute(0, 2, 3, 1)
-        start += part.shape[1]
+        end = start + part.shape[1]
+        if isinstance(part, torch.Tensor):
+            out[:, 1 : h + 1, 1 : w + 1, start:end] = part.permute(0, 2, 3, 1)
+        else:
+            rows, pixels = read_pixels(plan, out.shape, out.device)
+            out.view(-1, c)[rows, start:end] = part.at(pixels).to(dtype)
+        start = end
     return out
+
+
+def read_pixels(plan: TilePlan, padded_shape: tuple[int, ...], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The in-frame pixels the active tiles' halos read: (padded-row indices, flat B·H·W indices), sorted.
+
+    Cached on the plan with :func:`halo_index`.
+    """
+    key = ("read", tuple(padded_shape[:3]), device)
+    hit = plan.halo_cache.get(key)
+    if hit is None:
+        _, hp2, wp2 = padded_shape[:3]
+        seen = torch.zeros(plan.batch * hp2 * wp2, dtype=torch.bool, device=device)
+        seen[halo_index(plan, padded_shape, device)] = True
+        rows = seen.nonzero().flatten()
+        bb, rest = rows // (hp2 * wp2), rows % (hp2 * wp2)
+        y, x = rest // wp2 - 1, rest % wp2 - 1
+        inside = (y >= 0) & (y < plan.height) & (x >= 0) & (x < plan.width)
+        rows, bb, y, x = rows[inside], bb[inside], y[inside], x[inside]
+        hit = plan.halo_cache[key] = (rows, (bb * plan.height + y) * plan.width + x)
+    return hit
 
 
 def halo_index(plan: TilePlan, padded_shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
