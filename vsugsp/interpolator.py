@@ -165,13 +165,9 @@ class Interpolator:
 
         Computed on the CPU (OpenCV) from the two frames only.
         """
-        import torch
-
         from .model.prior import prior_for
 
-        with torch.inference_mode():
-            pair = prior_for(self.flow_prior, img0, img1)
-        return None if pair is None else pair.to(img0.device)
+        return prior_for(self.flow_prior, img0, img1)
 
     def encode(self, img: "torch.Tensor") -> "Features":
         """Encoder features of one 1×3×H×W frame (on the device, in the net's dtype)."""

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..sparse.backends import MaskedBackend, get_backend
+from ..sparse.backends import MaskedBackend, get_backend, join_parts
 from .blocks import DecoderBlock, Encoder
 from .config import ModelConfig
 from .masks import cap_mask, compute_prob, hard_mask, nest, soft_mask, tile_union
@@ -315,16 +315,13 @@ class UGSPNet(nn.Module):
             if priors is not None:  # the residual so far on top of the prior at this level's detail
                 stride = 2 << lvl
                 flow = flow - resize_flow(priors[2 * stride], size) + priors[stride]
-            # the flow joins in the features' dtype: a half network's convs take no fp32 input,
-            # and under bf16 autocast the convs round it to bf16 anyway (the same numbers)
-            w0, w1 = Warp(p0[lvl], flow[:, :2]), Warp(p1[lvl], flow[:, 2:])
-            # pruned: the backend takes the parts, the warps not yet evaluated (the tile backend
-            # copies the parts straight into its padded rows and warps only the pixels its tiles
-            # read; at 1/2 size the concatenation and the warps cost as much as the convs)
-            if mode == "pruned":
-                x = [feat, w0, w1, flow.to(feat.dtype)]
-            else:
-                x = torch.cat([feat, w0.dense(), w1.dense(), flow.to(feat.dtype)], 1)
+            # The flow joins in the features' dtype: a half network's convs take no fp32 input,
+            # and under bf16 autocast the convs round it to bf16 anyway (the same numbers).
+            # Pruned, the backend takes the parts with the warps not yet evaluated: the tile
+            # backend copies them straight into its padded rows and warps only the pixels its
+            # tiles read (at 1/2 size the concatenation and the warps cost as much as the convs).
+            parts = [feat, Warp(p0[lvl], flow[:, :2]), Warp(p1[lvl], flow[:, 2:]), flow.to(feat.dtype)]
+            x = parts if mode == "pruned" else join_parts(parts)
             all_logits.append(logits)
             npx = feat.shape[0] * size[0] * size[1]
             per_px = block.macs_per_pixel()

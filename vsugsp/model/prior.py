@@ -118,11 +118,11 @@ def fits(height: int, width: int) -> bool:
     return min(height, width) >= MIN_SHORT_SIDE and max(height, width) >= MIN_LONG_SIDE
 
 
-def dis(preset: str = "medium", shape: tuple[int, int] = (0, 0)):
+def dis(preset: str, shape: tuple[int, int]):
     """This thread's DIS object for ``preset`` ("ultrafast", "fast", "medium") and H×W ``shape``.
 
-    A new object first computes a zero pair of ``shape`` (nothing for (0, 0)), so every
-    object of that size is in the same state however many pairs it has computed.
+    A new object first computes a zero pair of ``shape``, so every object of that
+    size is in the same state however many pairs it has computed.
     """
     if preset not in PRESETS:
         raise ValueError(f"vsugsp: DIS preset must be one of {sorted(PRESETS)}, got {preset!r}")
@@ -134,9 +134,8 @@ def dis(preset: str = "medium", shape: tuple[int, int] = (0, 0)):
     obj = cache.get(key)
     if obj is None:
         obj = cv2.DISOpticalFlow_create(getattr(cv2, PRESETS[preset]))
-        if shape[0] and shape[1]:
-            zero = np.zeros(shape, np.uint8)
-            obj.calc(zero, zero, None)
+        zero = np.zeros(shape, np.uint8)
+        obj.calc(zero, zero, None)
         cache[key] = obj
         while len(cache) > _MAX_SIZES * len(PRESETS):
             cache.popitem(last=False)

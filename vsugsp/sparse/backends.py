@@ -52,6 +52,14 @@ BACKEND_NAMES = ("reference", "tiles", "cpu", "cuda")
 DENSE_FALLBACK = 0.9
 
 
+def join_parts(x: "torch.Tensor | Sequence[Any]") -> torch.Tensor:
+    """A block input given as channel parts (tensors, or lazy parts with ``dense()``, e.g.
+    :class:`vsugsp.model.warp.Warp`) as one B×C×H×W tensor; a tensor passes through."""
+    if isinstance(x, torch.Tensor):
+        return x
+    return torch.cat([p if isinstance(p, torch.Tensor) else p.dense() for p in x], 1)
+
+
 class MaskedBackend(ABC):
     """How a pruned decoder block is computed on a B×1×H×W bool mask."""
 
@@ -80,8 +88,7 @@ class MaskedBackend(ABC):
         where they are read (:class:`vsugsp.model.warp.Warp`); concatenated here, while a
         backend that reads only some pixels reads the parts there.
         """
-        if not isinstance(x, torch.Tensor):  # parts, some maybe not evaluated yet (Warp)
-            x = torch.cat([p if isinstance(p, torch.Tensor) else p.dense() for p in x], 1)
+        x = join_parts(x)
         outs = []
         for c in block.convs():
             x = self.conv(x, plan, c.conv.weight, c.conv.bias, c.act.weight)
