@@ -81,10 +81,7 @@ def limits_for(preset: Any, device: str) -> Limits:
     """Limits for `device` from a preset's `mpv` mapping: keys of `Limits`,
     given directly and/or per device kind (`cpu:`, `cuda:`; those win).
     Keys it leaves out take the realtime preset's (`default_limits`)."""
-    values = _section_values(getattr(preset, "mpv", None), _kind(device))
-    if all(k in values for k in MPV_LIMITS):
-        return Limits(**values)
-    return dataclasses.replace(default_limits(device), **values)
+    return dataclasses.replace(default_limits(device), **_section_values(getattr(preset, "mpv", None), _kind(device)))
 
 
 def skip_reason(width: int, height: int, source: Fraction, target: Fraction | None, limits: Limits) -> str | None:
