@@ -100,11 +100,12 @@ def score_snapshots(run: Path, bbb_frames: int = 24, prior: bool = False) -> dic
         if step in cache and (not prior or any(":prior_" in k for k in cache[step])):
             continue
         net = load(snap)
+        interps = {mode: snapshot_interpolator(net, mode) for mode in ("dense", "pruned")}
         entry = {}
         for name, frames in clips.items():
             for tag, pri in [("", None)] + ([("prior_", priors[name])] if prior else []):
-                for mode in ("dense", "pruned"):
-                    p, share = frame_drop_psnr(snapshot_interpolator(net, mode), frames, pri)
+                for mode, interp in interps.items():
+                    p, share = frame_drop_psnr(interp, frames, pri)
                     entry[f"{name}:{tag}{mode}"] = round(p, 3)
                     if mode == "pruned":
                         entry[f"{name}:{tag}mac_share"] = round(share, 3)
