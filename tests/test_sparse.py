@@ -115,6 +115,6 @@ def test_warps_evaluated_only_where_the_tiles_read_give_the_dense_block_output()
     plan = be.plan(mask)
     w0, w1 = Warp(img0, flow[:, :2]), Warp(img1, flow[:, 2:])
     with torch.inference_mode():
-        lazy = be.run_block(block, [feat, w0, w1, flow], plan)
-        dense = be.run_block(block, torch.cat([feat, w0.dense(), w1.dense(), flow], 1), plan)
+        lazy = be.run_block(block.weights(), [feat, w0, w1, flow], plan)
+        dense = be.run_block(block.weights(), torch.cat([feat, w0.dense(), w1.dense(), flow], 1), plan)
     assert torch.equal(lazy, dense)

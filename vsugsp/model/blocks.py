@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..sparse.backends import MaskedBackend, get_backend
+from ..sparse.backends import BlockWeights, ConvWeights, MaskedBackend, get_backend
 
 
 class ConvAct(nn.Module):
@@ -72,6 +72,11 @@ class DecoderBlock(nn.Module):
     def convs(self) -> list[ConvAct]:
         return [self.head, *self.body]
 
+    def weights(self) -> BlockWeights:
+        """The tensors a masked-conv backend runs (no copies; they track training)."""
+        return BlockWeights(tuple(ConvWeights(c.conv.weight, c.conv.bias, c.act.weight) for c in self.convs()),
+                            self.fuse.weight, self.fuse.bias)
+
     def macs_per_pixel(self) -> int:
         return sum(c.macs_per_pixel() for c in self.convs()) + self.fuse.in_channels * self.fuse.out_channels
 
@@ -110,4 +115,4 @@ class DecoderBlock(nn.Module):
         """
         be = get_backend(backend)
         plan = be.plan(mask)
-        return be.run_block(self, x, plan), be.executed_pixels(plan)
+        return be.run_block(self.weights(), x, plan), be.executed_pixels(plan)

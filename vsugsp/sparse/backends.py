@@ -24,7 +24,8 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -32,11 +33,8 @@ import torch.nn.functional as F
 from .reference import masked_conv3x3_reference
 from .tiles import TILE, TilePlan, conv_tiles, padded_to_dense, scatter, tile_plan, to_padded
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..model.blocks import DecoderBlock
-
 __all__ = [
-    "MaskedBackend", "ReferenceBackend", "TileBackend", "CudaBackend", "BACKEND_NAMES",
+    "ConvWeights", "BlockWeights", "MaskedBackend", "ReferenceBackend", "TileBackend", "CudaBackend", "BACKEND_NAMES",
     "get_backend", "resolve_backend", "self_check", "checked",
 ]
 
@@ -60,6 +58,37 @@ def join_parts(x: "torch.Tensor | Sequence[Any]") -> torch.Tensor:
     return torch.cat([p if isinstance(p, torch.Tensor) else p.dense() for p in x], 1)
 
 
+@dataclass(frozen=True)
+class ConvWeights:
+    """One 3×3 conv of a masked block: weight Co×Ci×3×3, bias Co or None, PReLU slopes Co or None."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    prelu: torch.Tensor | None
+
+
+@dataclass(frozen=True)
+class BlockWeights:
+    """What a backend runs for a pruned block: its 3×3 convs in order, each reading the previous
+    one's output, and the 1×1 fuse (weight Cout×ΣCo×1×1, bias Cout or None) of their concatenation.
+
+    The model hands these over (``DecoderBlock.weights``), so backends need no model class.
+    """
+
+    convs: tuple[ConvWeights, ...]
+    fuse_weight: torch.Tensor
+    fuse_bias: torch.Tensor | None
+
+    @property
+    def out_channels(self) -> int:
+        """Channels of the block's output (the fuse's)."""
+        return self.fuse_weight.shape[0]
+
+    def fuse(self, h: torch.Tensor) -> torch.Tensor:
+        """The 1×1 fuse on the concatenated conv outputs ``h``."""
+        return F.conv2d(h, self.fuse_weight, self.fuse_bias)
+
+
 class MaskedBackend(ABC):
     """How a pruned decoder block is computed on a B×1×H×W bool mask."""
 
@@ -81,7 +110,7 @@ class MaskedBackend(ABC):
              prelu: torch.Tensor | None) -> torch.Tensor:
         """One masked 3×3 conv (+ bias, PReLU) → dense B×Co×H×W, zero where the mask is off."""
 
-    def run_block(self, block: "DecoderBlock", x: "torch.Tensor | Sequence[torch.Tensor]", plan: Any) -> torch.Tensor:
+    def run_block(self, block: BlockWeights, x: "torch.Tensor | Sequence[torch.Tensor]", plan: Any) -> torch.Tensor:
         """The block's 3×3 convs on ``plan`` and its 1×1 fuse → B×Cout×H×W.
 
         ``x``: the block's input, or its channel parts: tensors, or parts evaluated
@@ -90,8 +119,8 @@ class MaskedBackend(ABC):
         """
         x = join_parts(x)
         outs = []
-        for c in block.convs():
-            x = self.conv(x, plan, c.conv.weight, c.conv.bias, c.act.weight)
+        for c in block.convs:
+            x = self.conv(x, plan, c.weight, c.bias, c.prelu)
             outs.append(x)
         return block.fuse(torch.cat(outs, 1))
 
@@ -163,15 +192,15 @@ class TileBackend(MaskedBackend):
         if plan.count == 0:
             first = x if isinstance(x, torch.Tensor) else x[0]
             b, _, h, w = first.shape
-            return first.new_zeros(b, block.fuse.out_channels, h, w)
+            return first.new_zeros(b, block.out_channels, h, w)
         buf = to_padded(x, plan)  # the parts go straight into padded rows
         body_buf = None  # one zeroed buffer for every body layer: the active tiles are the same
         outs = []
-        for i, c in enumerate(block.convs()):
+        for i, c in enumerate(block.convs):
             if i:
                 buf = body_buf = scatter(outs[-1], plan, out=body_buf)
-            outs.append(conv_tiles(buf, plan, c.conv.weight, c.conv.bias, c.act.weight))
-        fused = F.conv2d(torch.cat(outs, 1), block.fuse.weight, block.fuse.bias)
+            outs.append(conv_tiles(buf, plan, c.weight, c.bias, c.prelu))
+        fused = block.fuse(torch.cat(outs, 1))
         return padded_to_dense(scatter(fused, plan, pad=0), plan, pad=0)
 
     def __repr__(self) -> str:
