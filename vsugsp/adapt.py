@@ -17,13 +17,14 @@ from __future__ import annotations
 import copy
 import hashlib
 import random
+import sys
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["AdaptSettings", "adapt", "clip_triplets", "triplet_loss"]
+__all__ = ["AdaptSettings", "adapt", "adapt_for", "clip_triplets", "triplet_loss"]
 
 # the last adapted networks, by (model, settings, frames read): a script or a benchmark that
 # builds several graphs on the same clip adapts once
@@ -314,3 +315,21 @@ def adapt(clip: Any, steps: int | None = None, *, model: Any = None,
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
     return net
+
+
+def adapt_for(clip: Any, steps: int, kwargs: dict[str, Any], **settings: Any):
+    """The adapted network for ``clip`` with the model/device that ``kwargs`` (interpolate's) name.
+
+    Used by ``vsugsp adapt`` and ``vsugsp interpolate --adapt``.  Draws a progress bar on
+    stderr (steps).
+    """
+    from .preset import load_preset
+    from .progress import Progress
+
+    if steps < 0:
+        raise ValueError(f"vsugsp: --adapt must be >= 0 steps, got {steps}")
+    cfg = load_preset(kwargs.get("preset", "balanced"))
+    model = kwargs.get("model") or cfg.model
+    device = kwargs.get("device") or cfg.device
+    print(f"vsugsp: adapting {model} to the clip ({steps} steps)", file=sys.stderr)
+    return adapt(clip, steps, model=model, device=device, progress=Progress(unit="steps"), **settings)

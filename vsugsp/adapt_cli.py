@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -31,27 +30,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     return p
 
 
-def adapt_for(clip: Any, steps: int, kwargs: dict[str, Any], **settings: Any):
-    """The adapted network for ``clip`` with the model/device that ``kwargs`` (interpolate's) name.
-
-    Draws a progress bar on stderr (steps).
-    """
-    from .adapt import adapt
-    from .preset import load_preset
-    from .progress import Progress
-
-    if steps < 0:
-        raise ValueError(f"vsugsp: --adapt must be >= 0 steps, got {steps}")
-    cfg = load_preset(kwargs.get("preset", "balanced"))
-    model = kwargs.get("model") or cfg.model
-    device = kwargs.get("device") or cfg.device
-    print(f"vsugsp: adapting {model} to the clip ({steps} steps)", file=sys.stderr)
-    return adapt(clip, steps, model=model, device=device, progress=Progress(unit="steps"), **settings)
-
-
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from .adapt import adapt_for
     from .cli import CliError, open_source
     from .model import save
 

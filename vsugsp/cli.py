@@ -253,7 +253,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     clip = open_source(src, args.frames)
     kwargs = filter_kwargs(args)
     if args.adapt:
-        from .adapt_cli import adapt_for
+        from .adapt import adapt_for
 
         kwargs["model"] = adapt_for(clip, args.adapt, kwargs)
     out = interpolate(clip, **kwargs)
