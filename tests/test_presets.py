@@ -19,11 +19,11 @@ def test_bundled_presets_exist_and_validate():
 def test_bundled_values():
     q, b, f, r = (load_preset(n) for n in ("quality", "balanced", "fast", "realtime"))
     assert q.mode == "dense" and q.scale == 1.0 and q.precision == "fp32"
-    assert b.mode == "pruned" and b.threshold == 0.5
+    assert b.mode == "auto" and b.threshold == 0.5  # auto: pruned on a CPU, measured on CUDA
     assert b.max_density == 0.4 and q.max_density is None
     assert q.ensemble == 4 and b.ensemble == f.ensemble == r.ensemble == 1
     assert sum(f.max_density) / 3 <= b.max_density  # fast computes no more on average, and from a higher threshold
-    assert f.mode == "pruned" and f.threshold > b.threshold
+    assert f.mode == "auto" and f.threshold > b.threshold
     assert f.scale_for(720) == 0.5 and f.scale_for(576) == 1.0
     assert r.precision == "fp16" and r.scale == 0.5
     assert r.mpv["cuda"]["max_pixels"] == 1920 * 1088

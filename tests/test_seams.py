@@ -17,7 +17,7 @@ from vsugsp.preset import available_presets, load_preset  # noqa: E402
 
 core = vs.core
 W, H, SIDE, SPEED, X0, Y0 = 320, 240, 24, 12, 60, 100
-PRUNED = [p for p in available_presets() if load_preset(p).mode == "pruned"]
+PRUNED = [p for p in available_presets() if load_preset(p).mode in ("pruned", "auto")]  # auto is pruned on a CPU
 
 
 def _square_clip(fmt: int) -> vs.VideoNode:

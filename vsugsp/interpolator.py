@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import logging
 import threading
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from .preset import Preset
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from .calibrate import Calibrator
     from .model import UGSPNet
     from .model.net import Features
     from .sparse.backends import MaskedBackend
@@ -125,6 +127,8 @@ class Interpolator:
     flow_prior: the prior resolved for the device: "none", "dis" or "dis-fast".
     cpu_bf16: the CPU passes run under bfloat16 autocast (weights stay fp32).
     max_density: the pruning cap per decoder level (coarse → fine), or None.
+    calibrator: resolves ``mode: auto`` per frame size on a measured device
+        (:mod:`vsugsp.calibrate`); None when the mode is fixed.
     """
 
     net: "UGSPNet"
@@ -134,6 +138,7 @@ class Interpolator:
     flow_prior: str
     cpu_bf16: bool
     max_density: "list[float] | None"
+    calibrator: "Calibrator | None" = None
 
     @property
     def dtype(self) -> "torch.dtype":
@@ -196,13 +201,34 @@ class Interpolator:
 
         s = self.settings
         kw = {} if masks is None else {"masks": masks}
-        with self.running():
-            return ensemble_forward(
-                self.net, img0, img1, t, s.ensemble,
-                mode=s.mode, backend=self.backend, threshold=s.threshold, max_density=self.max_density,
-                scale=self.scale_for(img0.shape[-2]), feats0=feats0, feats1=feats1, pair_flow=pair_flow,
-                refine=s.refine, **kw,
-            )
+
+        def forward(mode: str) -> "tuple[torch.Tensor, int, int]":
+            with self.running():
+                return ensemble_forward(
+                    self.net, img0, img1, t, s.ensemble,
+                    mode=mode, backend=self.backend, threshold=s.threshold, max_density=self.max_density,
+                    scale=self.scale_for(img0.shape[-2]), feats0=feats0, feats1=feats1, pair_flow=pair_flow,
+                    refine=s.refine, **kw,
+                )
+
+        return forward(self.mode_for(img0, forward) if masks is None else self._fixed_mode())
+
+    def _fixed_mode(self) -> str:
+        return "pruned" if self.settings.mode == "auto" else self.settings.mode
+
+    def mode_for(self, img0: "torch.Tensor", forward: "Any" = None) -> str:
+        """The mode a pass on frames shaped like ``img0`` (B×3×H×W) runs: "pruned" or "dense".
+
+        ``mode: auto`` is calibrated on the first pass of each frame size (``forward(mode)``
+        runs one pass; :mod:`vsugsp.calibrate`); without ``forward`` an uncalibrated size
+        reads as "pruned" (what the cache does not know yet).
+        """
+        if self.calibrator is None:
+            return self._fixed_mode()
+        b, _, h, w = img0.shape
+        if forward is None:
+            return self.calibrator.known(b, w, h) or "pruned"
+        return self.calibrator.mode(b, w, h, forward)
 
 
 def build_interpolator(settings: Preset, model: "str | Path | UGSPNet | None" = None) -> Interpolator:
@@ -231,7 +257,15 @@ def build_interpolator(settings: Preset, model: "str | Path | UGSPNet | None" = 
             prior.cv2_module()
         except ImportError as exc:
             raise ValueError(f"{exc} (preset key flow_prior={wanted!r})") from None
+    calibrator = None
+    if settings.mode == "auto":
+        from .calibrate import Calibrator
+
+        calibrator = Calibrator(dev, net, settings.to_dict())
+        if not calibrator.calibrated:  # not measured here (the CPU): pruned, the very same path and frames
+            settings, calibrator = dataclasses.replace(settings, mode="pruned"), None
     return Interpolator(
-        net=net, device=dev, settings=settings, backend=resolve_backend(settings.backend, dev, settings.mode),
-        flow_prior=flow_prior, cpu_bf16=bf16, max_density=level_caps(settings.max_density),
+        net=net, device=dev, settings=settings,
+        backend=resolve_backend(settings.backend, dev, "dense" if settings.mode == "dense" else "pruned"),
+        flow_prior=flow_prior, cpu_bf16=bf16, max_density=level_caps(settings.max_density), calibrator=calibrator,
     )

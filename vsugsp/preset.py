@@ -20,7 +20,7 @@ from typing import Any
 
 __all__ = ["Preset", "PRESET_KEYS", "Limits", "MPV_LIMITS", "preset_dir", "available_presets", "load_preset"]
 
-MODES = ("dense", "pruned")
+MODES = ("dense", "pruned", "auto")
 PRECISIONS = ("fp16", "fp32")
 #: "auto" and :data:`vsugsp.sparse.backends.BACKEND_NAMES` (written out: this module stays torch-free)
 BACKENDS = ("auto", "reference", "tiles", "cpu", "cuda")
@@ -33,7 +33,9 @@ class Preset:
     """Validated inference settings (see ``presets/*.yaml`` for the bundled values).
 
     model: packaged weights name or path to a ``.pt`` file.
-    mode: "pruned" (skip easy pixels) or "dense".
+    mode: "pruned" (skip easy pixels), "dense", or "auto" (the default): on CUDA the
+        faster of the two per frame size, measured on first use and cached
+        (:mod:`vsugsp.calibrate`); on a CPU "pruned" (faster there, same frames).
     threshold: pruned mode's P(compute) a pixel needs, [0, 1); higher prunes more.
     max_density: pruned mode's cap on the fraction of pixels computed per decoder
         level, (0, 1]: one number, or three (levels at 1/8, 1/4, 1/2 size); the
@@ -83,7 +85,7 @@ class Preset:
     # YAML files hold only their differences from it (tests/test_presets.py checks).
     description: str = ""
     model: str = "small"
-    mode: str = "pruned"
+    mode: str = "auto"
     threshold: float = 0.5
     max_density: float | tuple[float, ...] | None = 0.4
     ensemble: int = 1
