@@ -68,8 +68,18 @@ def copyable_streams(source: str | Path, muxer: str | None, warn: Callable[[str]
 
 
 def _packets(container, streams, shift: dict[int, int], end: dict[int, int | None]) -> Iterator[tuple]:
-    """(time in seconds, order, packet) of ``streams`` in file order, shifted, those before ``end`` only."""
+    """(time in seconds, order, packet) of ``streams`` in file order, shifted, those before ``end`` only.
+
+    A non-video packet that ends at or before time 0 (the first video frame) is
+    left out, except an audio stream's last such packet, its pre-roll: an AAC,
+    MP3 or Opus packet is decoded with the help of the one before it, and the
+    encoder's priming packet (AAC's first, at -1024 samples) is exactly this
+    one. Kept at its negative time, the decoder drops its samples and the
+    first one heard is at the time it has in the source; moved to 0, all the
+    audio would be late by its length (21 ms at 48 kHz).
+    """
     order = 0
+    preroll: dict[int, object] = {}  # stream index -> the last audio packet wholly before 0, not yet sent
     for packet in container.demux(streams):
         if packet.size == 0 or packet.dts is None and packet.pts is None:  # end-of-stream markers
             continue
@@ -85,9 +95,19 @@ def _packets(container, streams, shift: dict[int, int], end: dict[int, int | Non
         if stop is not None and start >= stop:
             continue
         if start + (packet.duration or 0) <= 0 and packet.stream.type != "video":
+            if packet.stream.type == "audio":
+                preroll[idx] = packet
             continue  # wholly before the first video frame
+        held = preroll.pop(idx, None)
+        if held is not None:
+            order += 1
+            yield float(_ts(held) * held.time_base), order, held
         order += 1
         yield float(ts * packet.time_base), order, packet
+
+
+def _ts(packet) -> int:
+    return packet.dts if packet.dts is not None else packet.pts
 
 
 def mux_with_source_streams(
