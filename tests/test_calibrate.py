@@ -171,3 +171,31 @@ def test_unwritable_cache_still_decides(calibrated_cpu, monkeypatch):
     c = Calibrator(torch.device("cpu"), _net(), _settings().to_dict())
     monkeypatch.setattr(calibrate, "measure", lambda run, **kw: {"pruned": [1.0], "dense": [2.0]})
     assert c.mode(1, 32, 32, lambda m: None) == "pruned"
+
+
+def test_info_reports_the_cached_decisions(calibrated_cpu, monkeypatch):
+    from vsugsp import info
+
+    assert info.calibration() == []
+    assert "none yet" in info.format_report({"calibration": []})
+    monkeypatch.setattr(calibrate, "measure", lambda run, **kw: {"pruned": [9.4], "dense": [5.0]})
+    Calibrator(torch.device("cpu"), _net(), _settings().to_dict()).mode(1, 1920, 1080, lambda m: None)
+    [line] = info.calibration()
+    assert line == "mode auto: dense at 1920x1080 on cpu (pruned 9.4 ms, dense 5.0 ms; measured)"
+    assert line in info.format_report(info.gather(compile_check=False))
+
+
+def test_bench_speed_marks_what_auto_runs():
+    from vsugsp.bench.speed import _mark_preset_mode
+
+    def rows():
+        return [{"mode": "dense", "path": "forward", "status": "ok", "ms": 5.0},
+                {"mode": "pruned", "path": "forward", "status": "ok", "ms": 9.4}]
+
+    gpu = rows()
+    _mark_preset_mode(gpu, "auto", torch.device("cuda"))
+    assert [(r["mode"], r["preset_mode"], r["auto_pick"]) for r in gpu] == [("dense", True, "dense"),
+                                                                           ("pruned", False, "dense")]
+    cpu = rows()
+    _mark_preset_mode(cpu, "auto", torch.device("cpu"))  # not measured there: pruned
+    assert [r["preset_mode"] for r in cpu] == [False, True]

@@ -107,11 +107,19 @@ def _compile(cp: Any, launch: Any, name: str) -> str:
         return "error: " + (text.splitlines()[0] if text else type(exc).__name__)
 
 
+def calibration() -> list[str]:
+    """``mode: auto``'s decisions cached on this machine (:mod:`vsugsp.calibrate`), one line each."""
+    from .calibrate import cached_decisions, describe
+
+    return [describe(d) for d in cached_decisions()]
+
+
 def gather(compile_check: bool = True) -> dict[str, Any]:
     """Everything above in one mapping (what `vsugsp info --json` prints)."""
     report: dict[str, Any] = {}
     for key, probe in (("versions", versions), ("devices", devices), ("presets", presets),
-                       ("weights", weights), ("kernels", lambda: kernels(compile_check))):
+                       ("weights", weights), ("kernels", lambda: kernels(compile_check)),
+                       ("calibration", calibration)):
         try:
             report[key] = probe()
         except Exception as exc:
@@ -146,4 +154,10 @@ def format_report(report: dict[str, Any]) -> str:
         lines += [f"  {row['kernel']:<20} {row['status']}" for row in k] or ["  none"]
     else:
         lines.append(f"  {k}")
+    lines.append("calibration (mode auto):")
+    c = report.get("calibration")
+    if isinstance(c, list):
+        lines += [f"  {row}" for row in c] or ["  none yet (measured on a GPU on first use of each frame size)"]
+    else:
+        lines.append(f"  {c}")
     return "\n".join(lines)

@@ -159,6 +159,7 @@ def run_speed(*, devices: Sequence[str], sizes: Sequence[str], presets: Sequence
                 net, net_name = _load_net(model, preset.model)
                 dense_ms = None
                 pair = prior_ms = None
+                first_row = len(data["results"])
                 for mode in sorted(modes, key=lambda m: m != "dense"):  # dense first: the speed-up's base
                     # the filter's own factory: same backend choice (self-checked), prior, ensemble, precision
                     interp = build_interpolator(load_preset(preset, mode=mode), model=net)
@@ -193,6 +194,7 @@ def run_speed(*, devices: Sequence[str], sizes: Sequence[str], presets: Sequence
                     data["results"].append(row)
                     note(f"[{device} {label}] {pname} {mode}: {row['fps']:.2f} fps ({tm.ms:.1f} ms), "
                          f"{macs / 1e9:.2f} of {dense_macs / 1e9:.2f} GMAC")
+                _mark_preset_mode(data["results"][first_row:], preset.mode, dev)
                 if e2e:
                     # the filter takes a name, a path or a UGSPNet: untrained weights go in as the net itself
                     e2e_model = _load_net(model, preset.model)[0] if (model or "").startswith("random:") else model
@@ -201,6 +203,24 @@ def run_speed(*, devices: Sequence[str], sizes: Sequence[str], presets: Sequence
                 if dev.type == "cuda":
                     torch.cuda.empty_cache()
     return data
+
+
+def _mark_preset_mode(rows: list[dict], preset_mode: str, dev) -> None:
+    """Set ``preset_mode`` on the forward rows of one preset: the mode the preset runs.  For
+    ``auto`` that is :func:`vsugsp.calibrate.choose_mode` over this run's timings on a measured
+    device, else pruned; its rows also get ``auto_pick``."""
+    from .. import calibrate
+
+    if preset_mode != "auto":
+        return
+    ok = {r["mode"]: [r["ms"]] for r in rows if r.get("status") == "ok" and r.get("path") == "forward"}
+    if dev.type in calibrate.CALIBRATED and ok:
+        pick = calibrate.choose_mode(ok)
+    else:
+        pick = "pruned"
+    for r in rows:
+        r["preset_mode"] = r["mode"] == pick
+        r["auto_pick"] = pick
 
 
 def _gemm_peaks(dev) -> dict[str, float]:
