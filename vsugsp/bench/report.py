@@ -6,6 +6,8 @@ import math
 from pathlib import Path
 from typing import Iterable
 
+from .ladder import ablation_markdown
+
 
 def _fmt(v, spec: str) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
@@ -105,8 +107,6 @@ def to_markdown(data: dict) -> str:
     if kind == "quality":
         return quality_markdown(data)
     if kind == "ablation":
-        from .ablation import ablation_markdown
-
         return ablation_markdown(data, data.get("adapt_steps", 0)) + "\n" + quality_markdown(data)
     if kind == "speed":
         return speed_markdown(data)
