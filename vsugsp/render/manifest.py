@@ -10,9 +10,11 @@ rewritten atomically (temporary file + rename) after every chunk.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -66,19 +68,17 @@ class Manifest:
         if not path.exists():
             return cls(work_dir, key)
         try:
-            data = json.loads(path.read_text())
-            records = {int(r["index"]): ChunkRecord(**r) for r in data["chunks"]}
-            old_key = data["key"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            old_key, records = _parse(json.loads(path.read_text()))
+        except (OSError, ValueError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else _short(str(exc))
             raise ValueError(
-                f"vsugsp: --work-dir {str(work_dir)!r} has an unreadable {MANIFEST_NAME} ({exc}); "
+                f"vsugsp: --work-dir {str(work_dir)!r} has an unreadable {MANIFEST_NAME} ({reason}); "
                 "delete the folder or name another one"
             ) from None
         if old_key != key:
-            changed = sorted(k for k in set(old_key) | set(key) if old_key.get(k) != key.get(k))
             raise ValueError(
                 f"vsugsp: --work-dir {str(work_dir)!r} holds chunks of a different render "
-                f"(changed: {', '.join(changed)}); delete the folder or name another one"
+                f"(changed: {', '.join(_changed(old_key, key))}); delete the folder or name another one"
             )
         return cls(work_dir, key, records)
 
@@ -91,6 +91,8 @@ class Manifest:
         rec = self.records.get(chunk.index)
         if rec is None or (rec.start, rec.stop) != (chunk.start, chunk.stop):
             return False
+        if rec.file != self.chunk_path(chunk, Path(rec.file).suffix).name:
+            return False  # only this chunk's own file in the work dir, never another path
         path = self.work_dir / rec.file
         try:
             if path.stat().st_size != rec.size:
@@ -126,8 +128,80 @@ class Manifest:
             "chunks": [asdict(r) for _, r in sorted(self.records.items())],
         }
         tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        try:
+            with open(tmp, "w") as f:
+                json.dump(data, f, indent=1)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise OSError(f"vsugsp: cannot write {str(self.path)!r}: {exc.strerror or exc}") from None
+
+
+#: Most characters of a manifest's value quoted in an error message.
+_QUOTE = 60
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _QUOTE else text[:_QUOTE] + "..."
+
+
+def _changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Names of the key entries that differ (``settings.mode`` inside a mapping)."""
+    out = []
+    for k in sorted(set(old) | set(new), key=str):
+        a, b = old.get(k), new.get(k)
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += [f"{k}.{sub}" for sub in _changed(a, b)]
+        else:
+            out.append(str(k))
+    return out
+
+
+def _whole(where: str, value: Any) -> int:
+    """``value`` as a count ≥ 0 (a JSON integer, not a float or a bool), else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{where} must be a whole number >= 0, got {_short(repr(value))}")
+    return value
+
+
+def _record(n: int, raw: Any) -> ChunkRecord:
+    """Chunk record ``n`` of a manifest, checked field by field."""
+    where = f"chunk record {n}"
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where} must be a mapping, got {type(raw).__name__}")
+    missing = [f.name for f in fields(ChunkRecord) if f.default is MISSING and f.default_factory is MISSING
+               and f.name not in raw]
+    unknown = [str(k) for k in raw if k not in {f.name for f in fields(ChunkRecord)}]
+    if missing or unknown:
+        raise ValueError(f"{where}: " + "; ".join(
+            ([f"missing {', '.join(missing)}"] if missing else []) + ([_short(f"unknown {', '.join(unknown)}")] if unknown else [])))
+    ints = {k: _whole(f"{where}: {k}", raw[k]) for k in ("index", "start", "stop", "size")}
+    for k in ("file", "sha256"):
+        if not isinstance(raw[k], str):
+            raise ValueError(f"{where}: {k} must be a string, got {type(raw[k]).__name__}")
+    work = raw.get("work", {})
+    if not isinstance(work, dict):
+        raise ValueError(f"{where}: work must be a mapping, got {type(work).__name__}")
+    work = {str(k): _whole(f"{where}: work.{_short(str(k))}", v) for k, v in work.items()}
+    seconds = raw.get("seconds", 0.0)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+        raise ValueError(f"{where}: seconds must be a number, got {_short(repr(seconds))}")
+    return ChunkRecord(ints["index"], ints["start"], ints["stop"], raw["file"], ints["size"], raw["sha256"],
+                       work, float(seconds))
+
+
+def _parse(data: Any) -> tuple[dict[str, Any], dict[int, ChunkRecord]]:
+    """(key, records by chunk index) of a manifest's JSON; ValueError saying what is wrong."""
+    if not isinstance(data, dict):
+        raise ValueError(f"must hold a mapping, got {type(data).__name__}")
+    if not isinstance(data.get("key"), dict):
+        raise ValueError(f"'key' must be a mapping, got {type(data.get('key')).__name__}")
+    if not isinstance(data.get("chunks"), list):
+        raise ValueError(f"'chunks' must be a list, got {type(data.get('chunks')).__name__}")
+    records = [_record(n, raw) for n, raw in enumerate(data["chunks"])]
+    return data["key"], {r.index: r for r in records}

@@ -16,7 +16,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import signal
 import threading
 import time
@@ -26,9 +25,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from .manifest import Manifest
+from .manifest import MANIFEST_NAME, Manifest
 from .plan import DEFAULT_CHUNK_FRAMES, Chunk, local_workers, plan_chunks
 from .tasks import CHUNK_SUFFIX, ChunkJob, ChunkResult, chunk_task
+from .workdir import TMP_SUFFIX, locked, remove_render_files, remove_stale_temporaries
 
 __all__ = ["RenderSettings", "RenderReport", "render", "default_work_dir", "local_cores"]
 
@@ -130,7 +130,46 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str, sort_keys=True))
 
 
-def _render_key(settings: RenderSettings, out: Any, encoder: str) -> dict[str, Any]:
+#: ``vsugsp.interpolate`` keyword arguments that are not preset keys: the output rate.
+_RATE_KEYS = ("factor", "fps")
+
+
+def _resolved_preset(kwargs: dict[str, Any]) -> Any:
+    """The ``Preset`` the render's frames are made with: the preset (YAML files
+    read once, here) with the keyword overrides, as ``vsugsp.interpolate`` builds it."""
+    from .. import scene
+    from ..preset import load_preset
+
+    overrides = {k: v for k, v in kwargs.items() if k not in ("preset", *_RATE_KEYS)}
+    if "scene_change" in overrides:
+        if overrides["scene_change"] is None:
+            del overrides["scene_change"]
+        else:
+            overrides["scene_change"] = scene.normalize_mode(overrides["scene_change"])
+    return load_preset(kwargs.get("preset", "balanced"), **overrides)
+
+
+@dataclass(frozen=True)
+class _Weights:
+    """The network's weights file: ``sha256`` of its bytes, and ``model``, how a
+    worker names it (a packaged name as given, a file as an absolute path)."""
+
+    model: str
+    sha256: str
+
+
+def _weights(model: str) -> _Weights:
+    from ..checksum import sha256_file
+    from ..model.io import resolve, weights_dir
+
+    path = resolve(model)
+    packaged = path.parent == weights_dir() and path.stem == model
+    return _Weights(model if packaged else str(path.resolve()), sha256_file(path))
+
+
+def _render_key(settings: RenderSettings, cfg: Any, weights: _Weights, out: Any, encoder: str) -> dict[str, Any]:
+    """Everything that decides the render's frames: what the source, the preset files
+    and the weights file hold (sizes, times, resolved values, checksum), not only their names."""
     from .._version import __version__
 
     st = settings.source.stat()
@@ -139,7 +178,9 @@ def _render_key(settings: RenderSettings, out: Any, encoder: str) -> dict[str, A
         "source_size": st.st_size,
         "source_mtime_ns": st.st_mtime_ns,
         "frames": settings.frames,
-        "settings": _jsonable(settings.kwargs),
+        "settings": _jsonable({**cfg.to_dict(), "model": None}),  # the weights by checksum, below
+        "rate": _jsonable({k: settings.kwargs.get(k) for k in _RATE_KEYS}),
+        "weights_sha256": weights.sha256,
         "codec": encoder,
         "crf": settings.crf,
         "chunk_frames": settings.chunk_frames,
@@ -147,15 +188,6 @@ def _render_key(settings: RenderSettings, out: Any, encoder: str) -> dict[str, A
         "output_fps": f"{out.fps_num}/{out.fps_den}",
         "vsugsp": __version__,
     }
-
-
-def _wants_gpu(kwargs: dict[str, Any]) -> bool:
-    """Whether the settings let the network run on a GPU (device not "cpu")."""
-    from ..preset import load_preset
-
-    overrides = {k: v for k, v in kwargs.items() if k not in ("preset", "factor", "fps")}
-    cfg = load_preset(kwargs.get("preset", "balanced"), **overrides)
-    return str(cfg.device).lower() != "cpu"
 
 
 @dataclass(frozen=True)
@@ -167,7 +199,10 @@ class _Cluster:
 
 @contextlib.contextmanager
 def _cluster(settings: RenderSettings, gpu: bool) -> Iterator[_Cluster]:
-    """Connect to (or start) Ray and decide workers × threads; disconnects after."""
+    """Connect to (or start) Ray and decide workers × threads; disconnects after.
+
+    ``settings.address``: HOST:PORT, already checked (:mod:`vsugsp.render.address`).
+    """
     import ray
 
     quiet = dict(log_to_driver=False, logging_level=logging.WARNING, configure_logging=True)
@@ -183,7 +218,9 @@ def _cluster(settings: RenderSettings, gpu: bool) -> Iterator[_Cluster]:
             gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
         workers, threads, per_worker_gpu = local_workers(cores, _total_memory(), gpus, settings.workers,
                                                          settings.threads)
-        ray.init(num_cpus=workers * threads, num_gpus=gpus, include_dashboard=False,
+        # address="local": always a new cluster of our own, never one that RAY_ADDRESS or
+        # a `ray start` on this machine points at.
+        ray.init(address="local", num_cpus=workers * threads, num_gpus=gpus, include_dashboard=False,
                  _node_ip_address="127.0.0.1", **quiet)
     else:
         ray.init(address=settings.address, **quiet)
@@ -217,11 +254,15 @@ def _pair_start(src: Any, out: Any) -> Callable[[int], int] | None:
     return lambda n: rmap.outputs_of(rmap.position(n)[0]).start
 
 
-def _job_kwargs(kwargs: dict[str, Any], gpu: bool) -> dict[str, Any]:
-    """A GPU task sees only its own GPU (Ray sets CUDA_VISIBLE_DEVICES): "cuda:N" → "cuda"."""
-    if gpu and str(kwargs.get("device", "")).startswith("cuda:"):
-        return {**kwargs, "device": "cuda"}
-    return dict(kwargs)
+def _job_kwargs(kwargs: dict[str, Any], cfg: Any, weights: _Weights, gpu: bool) -> dict[str, Any]:
+    """The workers' ``vsugsp.interpolate`` keyword arguments: the rate and the resolved
+    preset (no YAML read again on the workers), its model as ``weights.model``.
+
+    A GPU task sees only its own GPU (Ray sets CUDA_VISIBLE_DEVICES): "cuda:N" → "cuda".
+    """
+    device = "cuda" if gpu and str(cfg.device).startswith("cuda:") else cfg.device
+    rate = {k: kwargs[k] for k in _RATE_KEYS if k in kwargs}
+    return {**rate, "preset": replace(cfg, model=weights.model, device=device)}
 
 
 def _result(ref: Any, chunk: Chunk, retries: int) -> ChunkResult:
@@ -243,13 +284,24 @@ def _result(ref: Any, chunk: Chunk, retries: int) -> ChunkResult:
 
 
 def _write_chunk(manifest: Manifest, result: ChunkResult) -> None:
+    """Write a finished chunk into the work dir (temporary file, fsync, rename) and record it.
+
+    A failed write (disk full, ...) leaves no temporary behind and is an
+    ``OSError`` naming the file.
+    """
     path = manifest.chunk_path(result.chunk, CHUNK_SUFFIX)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(result.data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    tmp = path.with_name(path.name + TMP_SUFFIX)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(result.data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise OSError(f"vsugsp: cannot write chunk {str(path)!r}: {exc.strerror or exc}; "
+                      "free some space there or name another --work-dir") from None
     manifest.add(result.chunk, path, result.sha256, work=result.work, seconds=result.seconds)
 
 
@@ -259,6 +311,7 @@ def _run_chunks(
     manifest: Manifest,
     cluster: _Cluster,
     kwargs: dict[str, Any],
+    weights_sha256: str,
     progress: Callable[[int, int], None] | None,
     report: RenderReport,
 ) -> None:
@@ -274,7 +327,7 @@ def _run_chunks(
 
     def submit(chunk: Chunk) -> None:
         job = ChunkJob(str(settings.source), settings.frames, kwargs, chunk, settings.codec,
-                       settings.crf, cluster.threads)
+                       settings.crf, cluster.threads, weights_sha256)
         ref = task.options(
             num_cpus=cluster.threads, num_gpus=cluster.gpus, max_retries=settings.retries,
             retry_exceptions=False, name=f"vsugsp-chunk-{chunk.index}",
@@ -303,17 +356,14 @@ def _run_chunks(
                 progress(min(ray.get(board.done.remote()), total), total)
         report.render_seconds = time.perf_counter() - began
         report.retried = sum(1 for n in ray.get(board.attempts.remote()).values() if n > 1)
-    except KeyboardInterrupt:
-        # A stop signal: an embedded cluster's workers die with ray.shutdown(), so
-        # nothing is cancelled here. Force-cancelling tasks whose replies are in
-        # flight trips a check in Ray's core worker (seen with Ray 2.60: "Tried to
-        # complete task that was not pending"), which kills the driver before it
-        # can report the stop and exit 130/143.
+    except BaseException:
+        # An embedded cluster's workers die with ray.shutdown(), so nothing is
+        # cancelled there. Force-cancelling tasks whose replies are in flight trips
+        # a check in Ray's core worker (seen with Ray 2.60: "Tried to complete task
+        # that was not pending"), which kills the driver before it can report the
+        # stop (exit 130/143) or the error, and fills stderr with "worker died".
         if settings.address is not None:
             _cancel(pending)
-        raise
-    except BaseException:
-        _cancel(pending)
         raise
 
 
@@ -353,39 +403,61 @@ def render(settings: RenderSettings, progress: Callable[[int, int], None] | None
     ``progress(done, total)``: output frames rendered by this run so far, of
     those this run has to render. Chunks already finished in the work dir
     are reused. Raises what ``vsugsp interpolate`` raises for bad settings.
+
+    The work dir is locked for the whole render (a second render into it is a
+    ValueError at once); the default one loses only the files the render
+    wrote there after success.
     """
     import ray  # noqa: F401  (fail early, before anything is built, when Ray is missing)
 
+    began = time.perf_counter()
+    source = settings.source.resolve()
+    settings = replace(settings, source=source)
+    if settings.address is not None:  # a wrong address fails here, in seconds, before anything is built
+        from .address import check_reachable, resolve_address
+
+        settings = replace(settings, address=resolve_address(settings.address))
+        check_reachable(settings.address)
+    work_dir = settings.work_dir or default_work_dir(settings.output)
+    with locked(work_dir):  # one render per work dir: a second one is refused here, at once
+        report = _render_locked(settings, work_dir, progress)
+    report.seconds = time.perf_counter() - began
+    return report
+
+
+def _render_locked(settings: RenderSettings, work_dir: Path,
+                   progress: Callable[[int, int], None] | None) -> RenderReport:
+    """``render`` while holding the work dir's lock."""
     from ..cli import open_source
     from ..encode import pick_codec
     from ..filter import interpolate
     from ..output import check_output
 
-    began = time.perf_counter()
-    source = settings.source.resolve()
-    settings = replace(settings, source=source)
-    work_dir = settings.work_dir or default_work_dir(settings.output)
+    source = settings.source
+    cfg = _resolved_preset(settings.kwargs)
+    weights = _weights(cfg.model)
     src = open_source(source, settings.frames)
     # The graph as `interpolate` builds it, on the CPU here: only its length,
     # rate and checks are used; the frames are made by the workers.
-    out = interpolate(src, **{**settings.kwargs, "device": "cpu"})
+    rate = {k: settings.kwargs[k] for k in _RATE_KEYS if k in settings.kwargs}
+    out = interpolate(src, **rate, preset=replace(cfg, model=weights.model), device="cpu")
     if out.fps_num <= 0 or out.fps_den <= 0:
         raise ValueError("vsugsp: the output clip has no constant frame rate; cannot encode it")
     encoder = pick_codec(settings.codec)
     check_output(settings.output, encoder)  # the path and the container, before any frame is rendered
     chunks = plan_chunks(out.num_frames, settings.chunk_frames, _pair_start(src, out))
-    manifest = Manifest.open(work_dir, _render_key(settings, out, encoder))
+    names = [f"{c.name}{CHUNK_SUFFIX}" for c in chunks]  # the files this render writes
+    manifest = Manifest.open(work_dir, _render_key(settings, cfg, weights, out, encoder))
+    remove_stale_temporaries(work_dir, [*names, MANIFEST_NAME])  # of a render killed mid-write
     todo = [c for c in chunks if not manifest.is_done(c)]
-    gpu = _wants_gpu(settings.kwargs)
     report = RenderReport(src, out, len(chunks), 0, len(chunks) - len(todo), 0, 0, 0, 0, encoder, work_dir,
                           streams=len(settings.streams))
     if todo:
-        work_dir.mkdir(parents=True, exist_ok=True)
         manifest.save()
-        with _cluster(settings, gpu) as cluster:
+        with _cluster(settings, str(cfg.device).lower() != "cpu") as cluster:
             report.workers, report.threads, report.gpus_per_worker = cluster.workers, cluster.threads, cluster.gpus
-            _run_chunks(settings, todo, manifest, cluster, _job_kwargs(settings.kwargs, bool(cluster.gpus)),
-                        progress, report)
+            job_kwargs = _job_kwargs(settings.kwargs, cfg, weights, bool(cluster.gpus))
+            _run_chunks(settings, todo, manifest, cluster, job_kwargs, weights.sha256, progress, report)
     stitch_began = time.perf_counter()
     trimmed = settings.frames is not None and open_source(source).num_frames > src.num_frames
     _finish(settings, [(manifest.chunk_path(c, CHUNK_SUFFIX), c.start) for c in chunks], out, trimmed)
@@ -394,6 +466,6 @@ def render(settings: RenderSettings, progress: Callable[[int, int], None] | None
         for k, v in rec.work.items():
             report.work[k] = report.work.get(k, 0) + v
     if settings.work_dir is None:
-        shutil.rmtree(work_dir, ignore_errors=True)
-    report.seconds = time.perf_counter() - began
+        # Only what the render wrote there: a user's file in a folder of that name stays (and the folder with it).
+        remove_render_files(work_dir, names)
     return report

@@ -43,6 +43,8 @@ class ChunkJob:
     kwargs: ``vsugsp.interpolate`` keyword arguments (the CLI's filter_kwargs).
     codec, crf: as for ``vsugsp.encode.write_video``.
     threads: CPU threads this worker may use (PyTorch and VapourSynth).
+    weights_sha256: SHA-256 of the weights file the render was started with (its
+        manifest key); a worker whose file differs refuses the chunk. None: unchecked.
     """
 
     source: str
@@ -52,6 +54,7 @@ class ChunkJob:
     codec: str
     crf: int
     threads: int
+    weights_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,25 @@ def _use_threads(threads: int) -> None:
     vs.core.num_threads = threads
 
 
+def _check_weights(job: ChunkJob) -> None:
+    """Refuse to render with weights other than the ones the render is keyed by (a file
+    replaced during the render, or another file at that path on this machine)."""
+    if job.weights_sha256 is None:
+        return
+    from ..checksum import sha256_file
+    from ..model.io import resolve
+    from ..preset import load_preset
+
+    preset = job.kwargs.get("preset", "balanced")
+    model = job.kwargs.get("model") or load_preset(preset).model
+    path = resolve(model)
+    if sha256_file(path) != job.weights_sha256:
+        raise ValueError(
+            f"vsugsp: weights file {str(path)!r} on {socket.gethostname()} is not the one this render "
+            "was started with (it changed since); rerun with another --work-dir, or put the file back"
+        )
+
+
 def render_chunk(job: ChunkJob, report: Callable[[int], None] | None = None) -> ChunkResult:
     """Render and encode ``job.chunk``; ``report(done)`` gets the chunk's frames done so far.
 
@@ -99,6 +121,7 @@ def render_chunk(job: ChunkJob, report: Callable[[int], None] | None = None) -> 
     from ..work import Tally
 
     _use_threads(job.threads)
+    _check_weights(job)
     chunk = job.chunk
     clip = open_source(job.source, job.frames)
     out = interpolate(clip, **job.kwargs)
