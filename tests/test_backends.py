@@ -76,9 +76,10 @@ def test_a_failing_candidate_falls_back_once_with_one_warning(caplog):
     assert checked(good, fallback, CPU) is good
 
 
-def test_auto_on_cuda_without_a_working_kernel_runs_the_tile_path(monkeypatch, caplog):
+def test_auto_on_cuda_without_a_working_kernel_runs_the_torch_paths(monkeypatch, caplog):
     # CuPy "installed" but nothing can run (here: no GPU at all): the self-check fails
-    # and auto falls back to the torch tile path instead of shipping unchecked kernels.
+    # and auto keeps to the torch paths (tiles where they pass their own check, and the
+    # dense reference) instead of shipping unchecked kernels.
     from vsugsp.sparse import cuda as sparse_cuda
 
     monkeypatch.setattr(sparse_cuda, "is_available", lambda: True)
@@ -88,7 +89,10 @@ def test_auto_on_cuda_without_a_working_kernel_runs_the_tile_path(monkeypatch, c
     cuda = torch.device("cuda")
     with caplog.at_level(logging.WARNING, logger="vsugsp.sparse.backends"):
         chosen = resolve_backend("auto", cuda, "pruned")
-    assert isinstance(chosen, TileBackend)
+    names = [c.name for c in getattr(chosen, "candidates", [chosen])]
+    assert "cuda" not in names and names[-1] == "reference"
+    if torch.cuda.is_available():  # the tile path runs there (gather → cuDNN → scatter) and passed
+        assert names == ["tiles", "reference"]
     assert any("failed its self-check" in r.getMessage() for r in caplog.records)
     with pytest.raises(ValueError, match="backend='cuda' failed its self-check"):
         resolve_backend("cuda", cuda, "pruned")

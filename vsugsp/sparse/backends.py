@@ -21,7 +21,9 @@ after :func:`self_check` has compared them with the reference on that device.
 from __future__ import annotations
 
 import logging
+import statistics
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,7 +37,7 @@ from .tiles import TILE, TilePlan, conv_tiles, padded_to_dense, scatter, tile_pl
 
 __all__ = [
     "ConvWeights", "BlockWeights", "MaskedBackend", "ReferenceBackend", "TileBackend", "CudaBackend", "BACKEND_NAMES",
-    "get_backend", "resolve_backend", "self_check", "checked",
+    "FastestBackend", "get_backend", "resolve_backend", "self_check", "checked",
 ]
 
 log = logging.getLogger(__name__)
@@ -226,6 +228,113 @@ class CudaBackend(MaskedBackend):
         return conv3x3_dense(x, plan, weight, bias, prelu)
 
 
+class _Trial:
+    """A plan whose level has no chosen backend yet: the first block run on it times the candidates."""
+
+    __slots__ = ("key", "mask", "chosen", "plan")
+
+    def __init__(self, key: tuple, mask: torch.Tensor) -> None:
+        self.key, self.mask = key, mask
+        self.chosen: MaskedBackend | None = None
+        self.plan: Any = None
+
+
+class _Chosen:
+    """A plan of the backend chosen for its level."""
+
+    __slots__ = ("backend", "plan")
+
+    def __init__(self, backend: MaskedBackend, plan: Any) -> None:
+        self.backend, self.plan = backend, plan
+
+
+class FastestBackend(MaskedBackend):
+    """Per decoder level, the fastest of several backends, timed on the level's first block.
+
+    A level is known by its mask's device and B×H×W (one pruned block per level).  The
+    first :meth:`run_block` (or :meth:`conv`) on a level runs each candidate once untimed
+    (kernel compiles, allocator), then ``trials`` times timed (plan + block, ``sync``
+    before each clock read), keeps the fastest (median) for the level and returns its
+    result; later plans go straight to the chosen backend.  Candidates must give the
+    reference's results (self-checked); the reference itself (a dense conv times the mask:
+    cuDNN's speed) may be one, so no level runs slower than dense.  Its work counts as
+    dense in :meth:`executed_pixels`.
+
+    candidates: the backends, ≥ 1; sync: waits for queued device work (CUDA:
+    ``torch.cuda.synchronize``); clock: seconds (injectable for tests).
+    """
+
+    name = "fastest"
+
+    def __init__(self, candidates: Sequence[MaskedBackend], *, trials: int = 2,
+                 sync: "Any" = None, clock: "Any" = time.perf_counter) -> None:
+        if not candidates:
+            raise ValueError("vsugsp: FastestBackend needs at least one candidate backend")
+        if trials < 1:
+            raise ValueError(f"vsugsp: trials={trials!r}; must be ≥ 1")
+        self.candidates = tuple(candidates)
+        self.trials = trials
+        self.sync = sync or (lambda: None)
+        self.clock = clock
+        self.chosen: dict[tuple, MaskedBackend] = {}  # level key → backend
+        self.timings: dict[tuple, dict[str, float]] = {}  # level key → median ms per candidate name
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(mask: torch.Tensor) -> tuple:
+        return (str(mask.device), mask.shape[0], *mask.shape[2:])
+
+    def plan(self, mask: torch.Tensor) -> "_Trial | _Chosen":
+        key = self._key(mask)
+        be = self.chosen.get(key)
+        return _Trial(key, mask) if be is None else _Chosen(be, be.plan(mask))
+
+    def executed_pixels(self, plan) -> int:
+        be, p = (plan.chosen, plan.plan) if isinstance(plan, _Trial) else (plan.backend, plan.plan)
+        if be is None:
+            raise ValueError("vsugsp: executed_pixels of a plan that has not run yet")
+        return p.numel() if isinstance(be, ReferenceBackend) else be.executed_pixels(p)
+
+    def _run(self, plan: "_Trial | _Chosen", call: "Any") -> torch.Tensor:
+        if isinstance(plan, _Chosen):
+            return call(plan.backend, plan.plan)
+        with self._lock:  # one trial at a time: concurrent passes would skew the clocks
+            be = self.chosen.get(plan.key)
+            if be is not None:
+                plan.chosen, plan.plan = be, be.plan(plan.mask)
+                return call(be, plan.plan)
+            ms: dict[str, float] = {}
+            results: dict[str, tuple[Any, torch.Tensor]] = {}
+            for c in self.candidates:
+                p = c.plan(plan.mask)
+                out = call(c, p)  # warm-up
+                times = []
+                for _ in range(self.trials):
+                    self.sync()
+                    t0 = self.clock()
+                    p = c.plan(plan.mask)
+                    out = call(c, p)
+                    self.sync()
+                    times.append((self.clock() - t0) * 1000.0)
+                ms[c.name] = statistics.median(times)
+                results[c.name] = (p, out)
+            best = min(self.candidates, key=lambda c: ms[c.name])  # ties: the earlier candidate
+            self.chosen[plan.key], self.timings[plan.key] = best, ms
+            log.info(f"vsugsp: masked convs at {plan.key}: {best.name} "
+                     f"({', '.join(f'{n} {t:.2f} ms' for n, t in ms.items())})")
+        plan.chosen, (plan.plan, out) = best, results[best.name]
+        return out
+
+    def conv(self, x, plan, weight, bias, prelu):
+        return self._run(plan, lambda be, p: be.conv(x, p, weight, bias, prelu))
+
+    def run_block(self, block, x, plan):
+        return self._run(plan, lambda be, p: be.run_block(block, x, p))
+
+    def __repr__(self) -> str:
+        return f"FastestBackend({', '.join(c.name for c in self.candidates)})"
+
+
 def get_backend(backend: "str | MaskedBackend") -> MaskedBackend:
     """A backend instance from a name in :data:`BACKEND_NAMES` (instances pass through)."""
     if isinstance(backend, MaskedBackend):
@@ -323,12 +432,30 @@ def checked(candidate: MaskedBackend, fallback: MaskedBackend, device: "torch.de
     return candidate if problem is None else fallback
 
 
+def cuda_auto(device: "torch.device", cupy: bool) -> MaskedBackend:
+    """``auto`` on a CUDA device: per level the fastest (:class:`FastestBackend`) of the CuPy kernels
+    (when ``cupy``), the tile path (gather → cuDNN conv → scatter) and the reference (dense
+    conv × mask), each but the reference used only once it passes :func:`self_check` there."""
+    if not cupy:
+        log.warning("vsugsp: CuPy is not available; pruned mode runs the torch backends on the GPU "
+                    "(pip install 'vsugsp[cuda]' for the CUDA kernels)")
+    ref, tiles = ReferenceBackend(), TileBackend()
+    cands = [CudaBackend()] if cupy and checked(CudaBackend(), tiles, device).name == "cuda" else []
+    # the tile path checked with tiles forced (a small check problem would otherwise run densely)
+    if checked(TileBackend(dense_fallback=float("inf")), ref, device) is not ref:
+        cands.append(tiles)
+    cands.append(ref)
+    if len(cands) == 1:
+        return ref
+    return FastestBackend(cands, sync=lambda: torch.cuda.synchronize(device))
+
+
 def resolve_backend(backend: "str | MaskedBackend", device: "torch.device", mode: str = "pruned") -> MaskedBackend:
     """The masked-conv backend to run on ``device``.
 
     backend: "auto", a name in :data:`BACKEND_NAMES` or an instance.  "auto": the
-    tile backend on a CPU; on CUDA the CuPy kernels when CuPy is installed and they
-    pass :func:`self_check` there, else the tile backend (with one warning).  An
+    tile backend on a CPU; on CUDA :func:`cuda_auto` (per level the fastest of the
+    self-checked CuPy kernels, the tile path and the dense reference).  An
     explicit "cuda" needs a CUDA device and CuPy, and must pass the self-check too
     (ValueError naming the failure otherwise).  ``mode``: "dense" runs no masked
     convs, so nothing is checked or warned about.
@@ -340,11 +467,7 @@ def resolve_backend(backend: "str | MaskedBackend", device: "torch.device", mode
     if backend == "auto":
         if device.type != "cuda" or mode != "pruned":
             return TileBackend()
-        if not sparse_cuda.is_available():
-            log.warning("vsugsp: CuPy is not available; pruned mode runs the tile backend (torch) on the GPU "
-                        "(pip install 'vsugsp[cuda]' for the CUDA kernels)")
-            return TileBackend()
-        return checked(CudaBackend(), TileBackend(), device)
+        return cuda_auto(device, sparse_cuda.is_available())
     chosen = get_backend(backend)
     if isinstance(chosen, CudaBackend):
         if device.type != "cuda":
