@@ -58,7 +58,7 @@ def test_bundled_key_facts():
 
 BASE = """\
 name: parent
-model: {width: small, extra_key: 1}
+model: {width: small, body: 1}
 data:
   size: 64
   workers: 2
@@ -90,9 +90,9 @@ def test_nested_mappings_merge_key_by_key(tmp_path):
     _write(tmp_path / "parent.yaml", BASE)
     r = load_recipe(_write(tmp_path / "child.yaml", (
         "base: parent.yaml\nname: child\n"
-        "model: {extra_key: 2}\n"
+        "model: {body: 3}\n"
         "data:\n  size: 96\n  synth: {motion_gamma: 1.5, bg_scale: [0.5, 1.0]}\n  real: {stride: 3}\n")))
-    assert r.model == {"width": "small", "extra_key": 2}
+    assert r.model == {"width": "small", "body": 3}
     assert r.data.size == 96 and r.data.workers == 2
     assert r.data.synth == {"motion_gamma": 1.5, "interp": "cubic", "bg_scale": [0.5, 1.0]}
     assert r.data.real == {"max_gap": 4, "stride": 3}

@@ -18,7 +18,7 @@ from vsugsp.train.recipe import Stage, load_recipe, parse
 TINY = {
     "name": "tiny",
     "model": {"width": "small"},
-    "data": {"source": "synth", "path": None, "size": 32, "workers": 0, "heldout": 2, "heldout_size": 32},
+    "data": {"source": "synth", "path": "photos", "size": 32, "workers": 0, "heldout": 2, "heldout_size": 32},
     "batch": 2,
     "precision": "fp32",
     "log_every": 1,

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .quote import clip, short
+from .yamlfile import load_file, looks_like_path, text_number_hint
+
 __all__ = ["Preset", "PRESET_KEYS", "Limits", "MPV_LIMITS", "preset_dir", "available_presets", "load_preset"]
 
 MODES = ("dense", "pruned", "auto")
@@ -139,7 +142,9 @@ def available_presets() -> list[str]:
 
 
 def _err(key: str, value: object, allowed: str) -> ValueError:
-    return ValueError(f"vsugsp: preset key {key!r} = {value!r} is invalid; allowed: {allowed}")
+    # short(): a value may be a YAML alias bomb, whose full repr runs to gigabytes
+    hint = text_number_hint(value) if allowed.startswith("a number") else ""
+    return ValueError(f"vsugsp: preset key {key!r} = {short(value)} is invalid{hint}; allowed: {allowed}")
 
 
 def _number(key: str, v: object, lo: float, hi: float, lo_open: bool, hi_open: bool) -> float:
@@ -197,10 +202,15 @@ def _validate(key: str, v: object) -> object:
     if key == "refine":
         from .model.net import REFINE, check_refine
 
+        allowed = f"a list of any of {', '.join(REFINE)} (or an empty list)"
+        v = [] if v is None else v
+        # names only: a nested list (an alias bomb, say) would reach set() as unhashable
+        if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
+            raise _err(key, v, allowed)
         try:
-            chosen = check_refine([] if v is None else v)
+            chosen = check_refine(v)
         except ValueError:
-            raise _err(key, v, f"a list of any of {', '.join(REFINE)} (or an empty list)") from None
+            raise _err(key, v, allowed) from None
         return tuple(r for r in REFINE if r in chosen)
     if key in ("scale", "large_scale"):
         return _number(key, v, 0.0, 1.0, True, False)
@@ -232,7 +242,7 @@ def _validate(key: str, v: object) -> object:
         return _int(key, v, 2)
     if key == "mpv":
         return _mpv_section(v)
-    raise ValueError(f"vsugsp: unknown preset key {key!r}; allowed: {', '.join(PRESET_KEYS)}")
+    raise ValueError(f"vsugsp: unknown preset key {short(key)}; allowed: {', '.join(PRESET_KEYS)}")
 
 
 @dataclass(frozen=True)
@@ -268,7 +278,7 @@ def _mpv_limits(where: str, v: Mapping) -> dict[str, Any]:
             out[k] = _number(f"{where}.{k}", x, 0.0, float("inf"), True, True)
         else:
             raise ValueError(
-                f"vsugsp: unknown preset key {where}.{k!s}; allowed: {', '.join(MPV_LIMITS)}"
+                f"vsugsp: unknown preset key {where}.{clip(k) if isinstance(k, str) else short(k)}; allowed: {', '.join(MPV_LIMITS)}"
                 + (f" or per device {', '.join(MPV_DEVICES)}" if where == "mpv" else "")
             )
     return out
@@ -290,58 +300,55 @@ def _mpv_section(v: object) -> dict[str, Any]:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    import yaml
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"vsugsp: cannot read preset file {str(path)!r}: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"vsugsp: preset file {str(path)!r} is not valid YAML: {exc}") from None
+    what = f"preset file {short(str(path))}"
+    data = load_file(path, what)  # bounded: size cap, nesting and alias-expansion limits
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ValueError(f"vsugsp: preset file {str(path)!r} must hold a mapping of keys, got {type(data).__name__}")
+        raise ValueError(f"vsugsp: {what} must hold a mapping of keys, got {type(data).__name__}")
     return data
 
 
-def _looks_like_path(name: str) -> bool:
-    return name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name
-
-
-def _is_path(name: str) -> bool:
-    return _looks_like_path(name) or Path(name).is_file()
+#: Longest ``base`` chain followed (the bundled presets use 1).
+MAX_BASE_CHAIN = 16
 
 
 def _resolve(preset: str | Path, seen: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Raw (unvalidated) values of a preset, following ``base`` chains."""
+    """Raw (unvalidated) values of a preset, following ``base`` chains.
+
+    seen: the presets that led here, as bundled names or resolved file paths (so that
+    ``./a.yaml`` and ``../dir/a.yaml`` are the same file and close a cycle).
+    """
     name = str(preset)
-    if isinstance(preset, Path) or _is_path(name):
+    if isinstance(preset, Path) or looks_like_path(name):
         path = Path(name).expanduser()
         if not path.is_file():
-            raise ValueError(f"vsugsp: preset file {name!r} does not exist")
+            raise ValueError(f"vsugsp: preset file {short(name)} does not exist")
+        key = str(path.resolve())
         data = _read_yaml(path)
         base = data.pop("base", "balanced")
-        if isinstance(base, str) and _looks_like_path(base) and not Path(base).expanduser().is_absolute():
+        if isinstance(base, str) and looks_like_path(base) and not Path(base).expanduser().is_absolute():
             base = str(path.parent / base)  # a relative base is relative to this YAML's folder
     else:
         names = available_presets()
         if name not in names:
             raise ValueError(
-                f"vsugsp: unknown preset {name!r}; available: {', '.join(names) or 'none found'} "
-                "(or give a path to a YAML file)"
+                f"vsugsp: unknown preset {short(name)}; available: {', '.join(names) or 'none found'} "
+                "(or give a path to a YAML file: it needs a / or a .yaml suffix)"
             )
+        key = name
         data = _read_yaml(preset_dir() / f"{name}.yaml")
         base = data.pop("base", None)
+    if key in seen:
+        raise ValueError(f"vsugsp: preset {short(seen[0])} has a circular base chain through {short(name)}")
+    if len(seen) >= MAX_BASE_CHAIN:
+        raise ValueError(f"vsugsp: preset {short(seen[0])} has a base chain longer than {MAX_BASE_CHAIN}")
     if base is None:
         return data
     if not isinstance(base, str):
         raise _err("base", base, "the name of a bundled preset or a YAML path")
-    if base in seen or base == name:
-        raise ValueError(f"vsugsp: preset {name!r} has a circular base chain through {base!r}")
-    merged = _resolve(base, seen + (name,))
+    merged = _resolve(base, seen + (key,))
     merged.update(data)
     return merged
 

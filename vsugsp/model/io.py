@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from ..quote import clip, short
 from .config import ModelConfig
 from .net import UGSPNet
 
@@ -29,20 +30,30 @@ def available() -> list[str]:
     return sorted(p.stem for p in weights_dir().glob("*.pt"))
 
 
+def looks_like_path(name: str | Path) -> bool:
+    """Whether ``name`` names a file: a ``Path``, or text with a separator or a ``.pt``
+    suffix.  A bare word is a packaged name, whatever the current folder holds."""
+    text = str(name)
+    return isinstance(name, Path) or text.endswith(".pt") or "/" in text or "\\" in text
+
+
 def resolve(path_or_name: str | Path) -> Path:
     """A packaged weights name (e.g. ``"small"``) or a path → an existing file path."""
-    p = Path(path_or_name).expanduser()
-    if p.suffix == ".pt" or p.exists() or "/" in str(path_or_name) or "\\" in str(path_or_name):
+    if not isinstance(path_or_name, (str, Path)) or not str(path_or_name):
+        raise ValueError(f"vsugsp: model={short(path_or_name)}; allowed: a packaged weights name or a .pt path")
+    if looks_like_path(path_or_name):
+        p = Path(path_or_name).expanduser()
         if p.is_dir():
-            raise ValueError(f"vsugsp: model={str(path_or_name)!r} is a directory; "
+            raise ValueError(f"vsugsp: model={short(str(path_or_name))} is a directory; "
                              "give a weights .pt file or a packaged name")
         if not p.is_file():
-            raise ValueError(f"vsugsp: weights file {str(p)!r} does not exist")
+            raise ValueError(f"vsugsp: weights file {short(str(p))} does not exist")
         return p
     cand = weights_dir() / f"{path_or_name}.pt"
     if not cand.is_file():
         names = ", ".join(available()) or "none are installed"
-        raise ValueError(f"vsugsp: no packaged weights named {str(path_or_name)!r}; available: {names}")
+        hint = f" (a file here needs a path: ./{path_or_name})" if Path(str(path_or_name)).exists() else ""
+        raise ValueError(f"vsugsp: no packaged weights named {short(str(path_or_name))}; available: {names}{hint}")
     return cand
 
 
@@ -62,48 +73,70 @@ def save(net: UGSPNet, path: str | Path, meta: dict[str, Any] | None = None) -> 
 def read(path_or_name: str | Path) -> dict[str, Any]:
     """Load and validate a weights file's payload (no model built)."""
     path = resolve(path_or_name)
+    name = short(str(path), 240)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt, truncated, or not a torch file at all
-        raise ValueError(f"vsugsp: weights file {str(path)!r} is corrupt or not a vsugsp weights file ({type(exc).__name__}: {exc})") from None
+        raise ValueError(f"vsugsp: weights file {name} is corrupt or not a vsugsp weights file "
+                         f"({type(exc).__name__}: {clip(str(exc), 200)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"vsugsp: {str(path)!r} is not a vsugsp weights file (missing format tag {FORMAT!r})")
+        raise ValueError(f"vsugsp: {name} is not a vsugsp weights file (missing format tag {FORMAT!r})")
     if payload.get("version") != VERSION:
-        raise ValueError(f"vsugsp: weights file {str(path)!r} has format version {payload.get('version')!r}; this vsugsp reads version {VERSION}")
+        raise ValueError(f"vsugsp: weights file {name} has format version {short(payload.get('version'))}; "
+                         f"this vsugsp reads version {VERSION}")
     if not isinstance(payload.get("config"), dict) or not isinstance(payload.get("state_dict"), dict):
-        raise ValueError(f"vsugsp: weights file {str(path)!r} lacks its config or state_dict")
+        raise ValueError(f"vsugsp: weights file {name} lacks its config or state_dict")
     payload["path"] = str(path)
     return payload
 
 
 def load(path_or_name: str | Path = "small") -> UGSPNet:
-    """Build a :class:`UGSPNet` from packaged weights (by name) or a file path; eval mode, CPU."""
+    """Build a :class:`UGSPNet` from packaged weights (by name) or a file path; eval mode, CPU.
+
+    The config is checked against its bounds and every tensor's shape against the
+    network it describes before the network is built (on the meta device: no memory),
+    so a crafted config cannot make this allocate more than the file holds.
+    """
     payload = read(path_or_name)
-    path = payload["path"]
+    path = short(payload["path"], 240)
     try:
         config = ModelConfig.from_dict(payload["config"])
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"vsugsp: weights file {path!r} has an invalid config: {exc}") from None
-    net = UGSPNet(config)
-    missing, unexpected = [], []
-    own = net.state_dict()
+        msg = str(exc).removeprefix("vsugsp: ") if isinstance(exc, ValueError) else short(str(exc))
+        raise ValueError(f"vsugsp: weights file {path} has an invalid config: {msg}") from None
     state = payload["state_dict"]
+    with torch.device("meta"):
+        own = UGSPNet(config).state_dict()
+    _check_shapes(own, state, config, path)
+    _check_finite(state, path)
+    net = UGSPNet(config)
+    net.load_state_dict(state)
+    net.meta = payload.get("meta", {})
+    return net.eval()
+
+
+def _check_shapes(own: dict[str, Any], state: dict[str, Any], config: ModelConfig, path: str) -> None:
+    """Refuse ``state`` unless it holds exactly ``own``'s keys with their shapes."""
+    if not all(isinstance(k, str) for k in state):
+        raise ValueError(f"vsugsp: weights file {path} is corrupt: its state_dict has non-text keys")
+    for key in set(own) & set(state):
+        if not isinstance(state[key], torch.Tensor):
+            raise ValueError(f"vsugsp: weights file {path} is corrupt: {short(key)} is a "
+                             f"{type(state[key]).__name__}, not a tensor")
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     bad = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
     if missing or unexpected or bad:
         parts = []
         if missing:
-            parts.append(f"missing {missing[:5]}")
+            parts.append(f"missing {short(missing[:3], 200)}")
         if unexpected:
-            parts.append(f"unexpected {unexpected[:5]}")
+            parts.append(f"unexpected {short(unexpected[:3], 200)}")
         if bad:
-            parts.append(f"shape mismatch {[(k, tuple(state[k].shape), tuple(own[k].shape)) for k in bad[:3]]}")
-        raise ValueError(f"vsugsp: weights file {path!r} does not match config {config}: " + "; ".join(parts))
-    _check_finite(state, path)
-    net.load_state_dict(state)
-    net.meta = payload.get("meta", {})
-    return net.eval()
+            shapes = [(k, tuple(state[k].shape), tuple(own[k].shape)) for k in bad[:2]]
+            parts.append(f"shape mismatch (key, file, config) {short(shapes, 200)}")
+        desc = f"width={config.width}, body={config.body}, decoder_mult={config.decoder_mult}"
+        raise ValueError(f"vsugsp: weights file {path} does not match config ({desc}): " + "; ".join(parts))
 
 
 def _check_finite(state: dict[str, Any], path: str) -> None:
@@ -111,9 +144,9 @@ def _check_finite(state: dict[str, Any], path: str) -> None:
     for key in sorted(state):
         value = state[key]
         if not isinstance(value, torch.Tensor):
-            raise ValueError(f"vsugsp: weights file {path!r} is corrupt: {key!r} is a {type(value).__name__}, "
+            raise ValueError(f"vsugsp: weights file {path} is corrupt: {key!r} is a {type(value).__name__}, "
                              "not a tensor")
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             bad = int((~torch.isfinite(value)).sum())
-            raise ValueError(f"vsugsp: weights file {path!r} is corrupt: tensor {key!r} has {bad} non-finite "
+            raise ValueError(f"vsugsp: weights file {path} is corrupt: tensor {key!r} has {bad} non-finite "
                              f"value(s) (NaN or infinity) of {value.numel()}")

@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 
 from ..hardware import cpu_bf16
+from ..quote import clip, short
 from ..model import ModelConfig, UGSPNet, save
 from ..model.masks import compute_prob, labels_from_uncertainty, nest
 from . import losses as L
@@ -257,17 +258,73 @@ def evaluate(net: UGSPNet, data: dict, chunk: int = 8, prior: bool = False) -> d
 
 # ---------------------------------------------------------------------------- checkpoints
 def save_checkpoint(path: Path, net: UGSPNet, opt, step: int, recipe: Recipe) -> None:
+    """Write the resumable state: weights, optimizer, step, and the recipe that made it
+    (``recipe_spec``: every value, so that a resume can tell another recipe from this one)."""
     tmp = path.with_suffix(".tmp")
     torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "step": step,
-                "config": net.config.to_dict(), "recipe": recipe.name}, tmp)
+                "config": net.config.to_dict(), "recipe": recipe.name, "recipe_spec": asdict(recipe)}, tmp)
     tmp.replace(path)
 
 
-def load_checkpoint(path: Path, net: UGSPNet, opt) -> int:
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    net.load_state_dict(state["model"])
-    opt.load_state_dict(state["opt"])
-    return int(state["step"])
+def recipe_changes(old: object, new: object, where: str = "") -> list[str]:
+    """The differences between two recipes' plain values (``asdict``), as
+    ``"key: old -> new"`` lines with dotted keys (``stages[1].steps: 300 -> 500``)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for k in sorted(set(old) | set(new), key=str):
+            key = f"{where}.{k}" if where else str(k)
+            out += recipe_changes(old.get(k, "(absent)"), new.get(k, "(absent)"), key)
+        return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new) \
+            and any(isinstance(x, dict) for x in old):
+        return [c for i, (a, b) in enumerate(zip(old, new)) for c in recipe_changes(a, b, f"{where}[{i}]")]
+    return [] if old == new else [f"{where}: {short(old, 40)} -> {short(new, 40)}"]
+
+
+def check_resume(state: dict, recipe: Recipe, config: dict, path: Path) -> list[str]:
+    """Refuse to resume checkpoint ``state`` (read from ``path``) with another recipe or
+    another network; returns the settings that changed (logged: a resume may extend the
+    schedule or retune it)."""
+    where = short(str(path), 240)
+    old_name = state.get("recipe")
+    if old_name != recipe.name:
+        raise ValueError(f"vsugsp: {where} is a run of recipe {short(old_name)}, not {short(recipe.name)}; "
+                         "give another --out to start a new run, or resume it with its own recipe")
+    if state.get("config") != config:
+        raise ValueError(f"vsugsp: {where} holds another network ({short(state.get('config'), 120)}) than "
+                         f"recipe {short(recipe.name)} builds ({short(config, 120)}); give another --out")
+    spec = state.get("recipe_spec")  # absent in checkpoints written before it was stored
+    return recipe_changes(spec, asdict(recipe)) if isinstance(spec, dict) else []
+
+
+def load_checkpoint(path: Path, net: UGSPNet, opt, recipe: Recipe | None = None) -> int:
+    """Restore ``net`` and ``opt`` from ``path``; the step it was saved at.
+
+    Raises ``ValueError("vsugsp: ...")`` for a truncated or foreign file, a checkpoint of
+    another recipe (when ``recipe`` is given) or of another network.
+    """
+    where = short(str(path), 240)
+    hint = "move it away to start over, or give another --out"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, corrupt, or not a torch file at all
+        raise ValueError(f"vsugsp: checkpoint {where} cannot be read ({type(exc).__name__}: "
+                         f"{clip(str(exc), 120)}); {hint}") from None
+    if not isinstance(state, dict) or not {"model", "opt", "step"} <= set(state) \
+            or isinstance(state["step"], bool) or not isinstance(state["step"], int) or state["step"] < 0:
+        raise ValueError(f"vsugsp: {where} is not a vsugsp training checkpoint; {hint}")
+    if recipe is not None:
+        changed = check_resume(state, recipe, net.config.to_dict(), path)
+        if changed:
+            log.info("resuming %s with changed settings: %s", recipe.name, "; ".join(changed[:8])
+                     + (f"; and {len(changed) - 8} more" if len(changed) > 8 else ""))
+    try:
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"vsugsp: checkpoint {where} does not fit the network of recipe "
+                         f"{short(recipe.name if recipe else '?')} ({clip(str(exc), 160)}); {hint}") from None
+    return state["step"]
 
 
 # ---------------------------------------------------------------------------- main loop
@@ -290,16 +347,25 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, max_steps: int | No
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(recipe.seed)
 
-    net = UGSPNet(ModelConfig(**recipe.model)).to(dev)
+    net = UGSPNet(ModelConfig.from_dict(recipe.model)).to(dev)
     if init is not None:
         from ..model import load
 
-        net.load_state_dict(load(init).state_dict())
+        start = load(init)
+        if start.config != net.config:
+            raise ValueError(f"vsugsp: --init {short(str(init), 240)} is a {start.config.width} network "
+                             f"(body {start.config.body}, decoder_mult {start.config.decoder_mult}); recipe "
+                             f"{short(recipe.name)} trains {net.config.width} (body {net.config.body}, "
+                             f"decoder_mult {net.config.decoder_mult})")
+        net.load_state_dict(start.state_dict())
     opt = torch.optim.AdamW(net.parameters(), lr=recipe.stages[0].lr, weight_decay=recipe.weight_decay)
     ckpt = out / "ckpt.pt"
-    step = load_checkpoint(ckpt, net, opt) if ckpt.is_file() else 0
+    step = load_checkpoint(ckpt, net, opt, recipe) if ckpt.is_file() else 0
+    first = step
     if step and rank == 0:
         log.info("resuming %s at step %d", recipe.name, step)
+    if step >= recipe.total_steps and rank == 0:
+        log.info("%s is complete (step %d of %d): nothing to do", recipe.name, step, recipe.total_steps)
     model = net
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda" else None)
@@ -373,7 +439,7 @@ def train(recipe: Recipe, out_dir: str | Path | None = None, max_steps: int | No
             if rank == 0 and recipe.snapshot_every and step % recipe.snapshot_every == 0:
                 save(net, out / "snapshots" / f"step-{step:07d}.pt", {**meta, "steps": step})
     finally:
-        if rank == 0 and step > 0:
+        if rank == 0 and step > first:  # a run that took no step leaves its files as they were
             save_checkpoint(ckpt, net, opt, step, recipe)
             save(net, out / "weights.pt", {**meta, "steps": step})
         for s, h in old.items():

@@ -1,11 +1,15 @@
 """Training recipes: YAML files (``presets/train/*.yaml``) validated into dataclasses."""
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ..model.config import ModelConfig
+from ..quote import clip, short
+from ..yamlfile import load_file, looks_like_path, text_number_hint
 
 STAGE_MODES = ("dense", "train")
 
@@ -96,45 +100,168 @@ def _build(cls, d: Any, where: str):
     names = {f.name for f in fields(cls)}
     unknown = set(d) - names
     if unknown:
-        raise ValueError(f"vsugsp: unknown key(s) {sorted(unknown)} in {where}; allowed: {sorted(names)}")
+        raise ValueError(f"vsugsp: unknown key(s) {short(sorted(map(str, unknown)))} in {where}; "
+                         f"allowed: {sorted(names)}")
     return cls(**d)
 
 
+# ---------------------------------------------------------------- value checks
+# Each check returns the value (ints as int, numbers as float) or raises naming the
+# key, a short quote of the value (short(): it may be a YAML alias bomb) and what is allowed.
+def _bad(where: str, key: str, v: Any, allowed: str) -> ValueError:
+    return ValueError(f"vsugsp: {where} {key}={short(v)}{text_number_hint(v)}; allowed: {allowed}")
+
+
+def _int(lo: int, hi: int | None = None) -> Callable[[str, str, Any], int]:
+    allowed = f"an integer ≥ {lo}" if hi is None else f"an integer in {lo}..{hi}"
+
+    def check(where: str, key: str, v: Any) -> int:
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+            raise _bad(where, key, v, allowed)
+        return v
+    return check
+
+
+def _num(lo: float, hi: float = math.inf, lo_open: bool = False) -> Callable[[str, str, Any], float]:
+    allowed = f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}]" if hi < math.inf else \
+        f"a number {'>' if lo_open else '≥'} {lo:g}"
+
+    def check(where: str, key: str, v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                or not (v > lo if lo_open else v >= lo) or v > hi:
+            raise _bad(where, key, v, allowed)
+        return float(v)
+    return check
+
+
+def _choice(*choices: str) -> Callable[[str, str, Any], str]:
+    def check(where: str, key: str, v: Any) -> str:
+        if not isinstance(v, str) or v not in choices:
+            raise _bad(where, key, v, ", ".join(choices))
+        return v
+    return check
+
+
+def _text(where: str, key: str, v: Any) -> str:
+    if not isinstance(v, str) or not v.strip() or len(v) > 200:
+        raise _bad(where, key, v, "a non-empty string of at most 200 characters")
+    return v
+
+
+def _flag(where: str, key: str, v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise _bad(where, key, v, "true or false")
+    return v
+
+
+def _mapping(where: str, key: str, v: Any) -> dict:
+    if not isinstance(v, dict):
+        raise _bad(where, key, v, "a mapping")
+    return v
+
+
+def _rho(where: str, key: str, v: Any) -> float | list[float]:
+    one = _num(0.0, 1.0, lo_open=True)
+    allowed = "a number in (0, 1] or a list of 3 (levels 1/8, 1/4, 1/2)"
+    if isinstance(v, list):
+        if len(v) != 3:
+            raise _bad(where, key, v, allowed)
+        try:
+            return [one(where, key, x) for x in v]
+        except ValueError:
+            raise _bad(where, key, v, allowed) from None
+    try:
+        return one(where, key, v)
+    except ValueError:
+        raise _bad(where, key, v, allowed) from None
+
+
+def _paths(where: str, key: str, v: Any) -> str | list[str]:
+    if isinstance(v, str) and v:
+        return v
+    if isinstance(v, list) and v and all(isinstance(x, str) and x for x in v):
+        return v
+    raise _bad(where, key, v, "a path or a list of paths")
+
+
+_W = _num(0.0)  # loss weights
+STAGE_CHECKS: dict[str, Callable[[str, str, Any], Any]] = {
+    "name": _text, "mode": _choice(*STAGE_MODES), "steps": _int(1), "lr": _num(0.0, lo_open=True),
+    "lr_min": _num(0.0), "warmup": _int(0), "w_image": _W, "w_dense_image": _W, "w_flow": _W, "w_occ": _W,
+    "w_uncertainty": _W, "w_census": _W, "census_channels": _int(0), "w_sparsity": _W,
+    "sparsity_ramp": _num(0.0, 1.0), "density_target": _num(0.0, 1.0, lo_open=True), "w_label": _W,
+    "w_label_end": _W, "rho": _rho, "tau": _num(0.0, lo_open=True), "isolate_logits": _flag,
+    "prior": _num(0.0, 1.0), "real": _num(0.0, 1.0),
+}
+DATA_CHECKS: dict[str, Callable[[str, str, Any], Any]] = {
+    "source": _choice("synth", "vimeo", "video"), "path": _paths, "size": _int(16, 4096),
+    "workers": _int(0, 256), "heldout": _int(0, 100_000), "heldout_size": _int(16, 4096),
+    "synth": _mapping, "real": _mapping,
+}
+RECIPE_CHECKS: dict[str, Callable[[str, str, Any], Any]] = {
+    "name": _text, "model": _mapping, "batch": _int(1, 65_536), "seed": _int(0, 2**32 - 1), "weight_decay": _num(0.0),
+    "grad_clip": _num(0.0, lo_open=True), "precision": _choice("auto", "fp32", "bf16", "fp16"),
+    "threads": _int(0, 4096), "log_every": _int(1), "eval_every": _int(1), "ckpt_every": _int(1),
+    "snapshot_every": _int(0),
+}
+
+
+def _check(obj: Any, checks: dict[str, Callable[[str, str, Any], Any]], where: str) -> None:
+    for key, check in checks.items():
+        setattr(obj, key, check(where, key, getattr(obj, key)))
+
+
 def parse(d: dict, where: str = "recipe") -> Recipe:
+    """A validated :class:`Recipe` from a mapping (a recipe file's merged values).
+
+    Every value is type- and range-checked here, before any training starts; errors
+    name the key, a short quote of the value and what is allowed.
+    """
+    if not isinstance(d, dict):
+        raise ValueError(f"vsugsp: {where} must be a mapping, got {type(d).__name__}")
     d = dict(d)
     data = _build(DataSpec, d.pop("data", {}), f"{where}.data")
-    stages = [_build(Stage, s, f"{where}.stages[{i}]") for i, s in enumerate(d.pop("stages", []))]
+    raw_stages = d.pop("stages", [])
+    if not isinstance(raw_stages, list):
+        raise ValueError(f"vsugsp: {where}.stages must be a list of stages, got {type(raw_stages).__name__}")
+    stages = [_build(Stage, s, f"{where}.stages[{i}]") for i, s in enumerate(raw_stages)]
     r = _build(Recipe, d, where)
     r.data, r.stages = data, stages
+    _check(r, RECIPE_CHECKS, where)
+    try:
+        ModelConfig.from_dict(r.model)  # bounds of the architecture, before anything is built
+    except ValueError as exc:
+        raise ValueError(f"vsugsp: {where}.model: {str(exc).removeprefix('vsugsp: ')}") from None
+    _check(r.data, DATA_CHECKS, f"{where}.data")
+    if r.data.size % 16 or r.data.heldout_size % 16:
+        raise ValueError(f"vsugsp: {where}.data size={r.data.size}, heldout_size={r.data.heldout_size}; "
+                         "allowed: multiples of 16")
     if not r.stages:
         raise ValueError(f"vsugsp: {where} has no stages")
-    for s in r.stages:
-        if s.mode not in STAGE_MODES:
-            raise ValueError(f"vsugsp: stage {s.name!r} mode={s.mode!r}; allowed: {', '.join(STAGE_MODES)}")
-        if s.steps < 1:
-            raise ValueError(f"vsugsp: stage {s.name!r} steps={s.steps}; must be ≥ 1")
-        if not isinstance(s.isolate_logits, bool):
-            raise ValueError(f"vsugsp: stage {s.name!r} isolate_logits={s.isolate_logits!r}; must be true or false")
-        if isinstance(s.census_channels, bool) or not isinstance(s.census_channels, int) or s.census_channels < 0:
-            raise ValueError(f"vsugsp: stage {s.name!r} census_channels={s.census_channels!r}; must be an int ≥ 0")
-        for key in ("prior", "real"):
-            v = getattr(s, key)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
-                raise ValueError(f"vsugsp: stage {s.name!r} {key}={v!r}; allowed: a number in [0, 1]")
+    for i, s in enumerate(r.stages):
+        _check(s, {"name": _text}, f"{where}.stages[{i}]")
+        _check(s, STAGE_CHECKS, f"stage {short(s.name)}")
         if s.real > 0 and r.data.source != "synth":
-            raise ValueError(f"vsugsp: stage {s.name!r} real={s.real!r} mixes footage into synthetic data; "
+            raise ValueError(f"vsugsp: stage {short(s.name)} real={s.real!r} mixes footage into synthetic data; "
                              f"{where}.data.source must be synth (it is {r.data.source!r})")
-        if not 0 < s.density_target <= 1:
-            raise ValueError(f"vsugsp: stage {s.name!r} density_target={s.density_target}; allowed (0, 1]")
-    if r.data.source not in ("synth", "vimeo", "video"):
-        raise ValueError(f"vsugsp: {where}.data.source={r.data.source!r}; allowed: synth, vimeo, video")
     real_keys = {"path", "max_gap", "stride", "crops_per_window", "max_side"}
     if set(r.data.real) - real_keys:
-        raise ValueError(f"vsugsp: unknown key(s) {sorted(set(r.data.real) - real_keys)} in {where}.data.real; "
-                         f"allowed: {sorted(real_keys)}")
-    if r.precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise ValueError(f"vsugsp: {where}.precision={r.precision!r}; allowed: auto, fp32, bf16, fp16")
+        raise ValueError(f"vsugsp: unknown key(s) {short(sorted(map(str, set(r.data.real) - real_keys)))} "
+                         f"in {where}.data.real; allowed: {sorted(real_keys)}")
+    if "path" in r.data.real:
+        _paths(f"{where}.data.real", "path", r.data.real["path"])
+    synth_keys = _synth_keys()
+    if set(r.data.synth) - synth_keys:
+        raise ValueError(f"vsugsp: unknown key(s) {short(sorted(map(str, set(r.data.synth) - synth_keys)))} "
+                         f"in {where}.data.synth; allowed: {sorted(synth_keys)}")
     return r
+
+
+def _synth_keys() -> set[str]:
+    """The synthetic generator's settings (``data.synth`` keys)."""
+    from ..data.synth import SynthConfig
+
+    return {f.name for f in fields(SynthConfig)}
 
 
 def bundled_recipes() -> list[str]:
@@ -152,21 +279,20 @@ def _bundled(name: str) -> Path | None:
 
 
 def _read(p: Path) -> dict:
-    try:
-        d = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"vsugsp: recipe {str(p)!r} is not valid YAML: {exc}") from None
+    what = f"recipe {short(str(p), 240)}"
+    d = load_file(p, what)  # bounded: size cap, nesting and alias-expansion limits
     if d is None:
         return {}
     if not isinstance(d, dict):
-        raise ValueError(f"vsugsp: recipe {str(p)!r} must be a mapping, got {type(d).__name__}")
+        raise ValueError(f"vsugsp: {what} must be a mapping, got {type(d).__name__}")
     # unknown keys are reported against the file that holds them, before any merge
     allowed = {f.name for f in fields(Recipe)} | {"base"}
     if set(d) - allowed:
-        raise ValueError(f"vsugsp: unknown key(s) {sorted(set(d) - allowed)} in {p}; allowed: {sorted(allowed)}")
+        raise ValueError(f"vsugsp: unknown key(s) {short(sorted(map(str, set(d) - allowed)))} in {p}; "
+                         f"allowed: {sorted(allowed)}")
     data_keys = {f.name for f in fields(DataSpec)}
     if isinstance(d.get("data"), dict) and set(d["data"]) - data_keys:
-        raise ValueError(f"vsugsp: unknown key(s) {sorted(set(d['data']) - data_keys)} in {p}.data; "
+        raise ValueError(f"vsugsp: unknown key(s) {short(sorted(map(str, set(d['data']) - data_keys)))} in {p}.data; "
                          f"allowed: {sorted(data_keys)}")
     return d
 
@@ -180,31 +306,42 @@ def _merge(base: dict, child: dict) -> dict:
     return out
 
 
+#: Longest ``base:`` chain followed (the bundled recipes use 1).
+MAX_BASE_CHAIN = 16
+
+
 def _resolve_base(ref: Any, p: Path) -> Path:
-    """The file a ``base:`` in recipe ``p`` names: a path (relative to ``p``'s folder)
-    or a bundled recipe name."""
+    """The file a ``base:`` in recipe ``p`` names: a path (it has a separator or a YAML
+    suffix; relative to ``p``'s folder) or else a bundled recipe name."""
     if not isinstance(ref, str) or not ref:
-        raise ValueError(f"vsugsp: recipe {str(p)!r} key 'base' must be a recipe name or path, got {ref!r}")
-    cand = p.parent / Path(ref).expanduser()
-    if cand.is_file():
+        raise ValueError(f"vsugsp: recipe {short(str(p), 240)} key 'base' must be a recipe name or path, "
+                         f"got {short(ref)}")
+    if looks_like_path(ref):
+        cand = p.parent / Path(ref).expanduser()
+        if not cand.is_file():
+            raise ValueError(f"vsugsp: recipe {short(str(p), 240)} key 'base': {short(ref)} not found "
+                             f"(no file {short(str(cand), 240)})")
         return cand
     bundled = _bundled(ref)
     if bundled is None:
-        raise ValueError(f"vsugsp: recipe {str(p)!r} key 'base': {ref!r} not found (no file {str(cand)!r}, "
-                         f"no bundled recipe of that name); bundled: {', '.join(bundled_recipes())}")
+        raise ValueError(f"vsugsp: recipe {short(str(p), 240)} key 'base': {short(ref)} not found "
+                         f"(no bundled recipe of that name; a file needs a / or a .yaml suffix); "
+                         f"bundled: {', '.join(bundled_recipes())}")
     return bundled
 
 
 def _load_dict(p: Path) -> tuple[dict, list[Path]]:
     """Recipe file ``p`` with its ``base:`` chain merged in; also the chain (``p`` first)."""
     chain: list[Path] = [p]
-    seen = {p.resolve()}
+    seen = {p.resolve()}  # resolved: ./a.yaml and ../dir/a.yaml are one file
     layers = [_read(p)]
     while "base" in layers[-1]:
         b = _resolve_base(layers[-1]["base"], chain[-1])
         if b.resolve() in seen:
-            trail = " -> ".join(str(x) for x in [*chain, b])
-            raise ValueError(f"vsugsp: recipe {str(p)!r} has a circular base chain through {trail}")
+            trail = " -> ".join(clip(str(x), 120) for x in [*chain, b])
+            raise ValueError(f"vsugsp: recipe {short(str(p), 240)} has a circular base chain through {trail}")
+        if len(chain) >= MAX_BASE_CHAIN:
+            raise ValueError(f"vsugsp: recipe {short(str(p), 240)} has a base chain longer than {MAX_BASE_CHAIN}")
         seen.add(b.resolve())
         chain.append(b)
         layers.append(_read(b))
@@ -225,16 +362,22 @@ def load_recipe(path_or_name: str | Path) -> Recipe:
     overrides: mappings (``model``, ``data``, ``data.synth``, ``data.real``) merge key
     by key, lists (``stages``) and scalars are replaced whole; ``name`` is never
     inherited.  Bases may have bases; ``_*.yaml`` bundled files are bases only.
+    A reference is a path when it looks like one (a separator or a ``.yaml`` /
+    ``.yml`` suffix), else a bundled name.
     """
-    p = Path(path_or_name)
-    if not p.is_file():
-        cand = _bundled(str(path_or_name))
+    ref = str(path_or_name)
+    if isinstance(path_or_name, Path) or looks_like_path(ref):
+        p = Path(ref).expanduser()
+        if not p.is_file():
+            raise ValueError(f"vsugsp: training recipe file {short(ref, 240)} does not exist")
+    else:
+        cand = _bundled(ref)
         if cand is None:
-            raise ValueError(f"vsugsp: training recipe {str(path_or_name)!r} not found; "
-                             f"bundled: {', '.join(bundled_recipes())}")
+            raise ValueError(f"vsugsp: training recipe {short(ref)} not found; bundled: "
+                             f"{', '.join(bundled_recipes())} (or give a path: it needs a / or a .yaml suffix)")
         p = cand
     d, chain = _load_dict(p)
     if "name" not in d:
-        raise ValueError(f"vsugsp: recipe {str(p)!r} has no 'name' (a base's name is not inherited)"
-                         if len(chain) > 1 else f"vsugsp: recipe {str(p)!r} has no 'name'")
+        raise ValueError(f"vsugsp: recipe {short(str(p), 240)} has no 'name' (a base's name is not inherited)"
+                         if len(chain) > 1 else f"vsugsp: recipe {short(str(p), 240)} has no 'name'")
     return parse(d, str(p))
