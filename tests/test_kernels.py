@@ -811,18 +811,23 @@ def test_dispatcher_uses_the_cuda_backend():
 
 
 def test_benchmark_layer_rows_on_emulated_kernels(emulated, monkeypatch):
-    """benchmarks/bench_kernels.py's per-layer code (timing stubbed: the GPU run is not a test)."""
+    """benchmarks/bench_kernels.py's per-layer code, every backend in one run (timing stubbed: the GPU run is not a test)."""
     import argparse
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("bench_kernels", ROOT / "benchmarks" / "bench_kernels.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    monkeypatch.setattr(bench, "time_ms", lambda fn, warmup, iters, repeats: (fn(), 2.0)[1])
+    monkeypatch.setattr(bench, "time_ms", lambda fn, warmup, iters, repeats, dev=None: (fn(), 2.0)[1])
     args = argparse.Namespace(batch=1, mask="blobs", warmup=0, iters=1, repeats=1)
-    rows = bench.bench_layer("tiny", 6, 9, 8, 12, torch.float32, [1.0, 0.5], args, torch.Generator().manual_seed(0), torch.device("cpu"))
-    assert [r["density"] for r in rows] == [1.0, 0.5]
-    assert [r["active_pixels"] for r in rows] == [54, 27]
+    rows = bench.bench_layer("tiny", 6, 9, 8, 12, torch.float32, [1.0, 0.5], args, torch.Generator().manual_seed(0),
+                             torch.device("cpu"), backends=("reference", "tiles", "cuda"))
+    assert [(r["density"], r["backend"]) for r in rows] == [
+        (d, b) for d in (1.0, 0.5) for b in ("reference", "tiles", "cuda", "best")]
     for r in rows:
-        assert r["max_abs_err"] < 1e-4
+        if r["backend"] != "best":
+            assert r["max_abs_err"] < 1e-4 and r["active_pixels"] == round(54 * r["density"])
         assert r["speedup"] == 1.0 and r["efficiency"] == pytest.approx(r["density"])
+    assert {r["executed_pixels"] for r in rows if r["backend"] == "cuda"} == {54, 27}
+    assert [r["best"] for r in rows if r["backend"] == "best"] == ["reference", "reference"]  # ties: the first
+    assert bench.backends_for(torch.device("cpu")) == ["reference", "tiles"]
