@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_interpolate_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    from .vfr import VFR_MODES
+
     p = sub.add_parser(
         "interpolate", help="raise a video file's frame rate",
         description="Read a video, interpolate it and write a video file (H.264) or y4m to stdout.",
@@ -120,6 +122,10 @@ def add_interpolate_parser(sub: argparse._SubParsersAction) -> argparse.Argument
     add_filter_arguments(p, output_help="output file (.mp4, .mkv, .mov, .avi, .nut, .m4v) or '-' for y4m on stdout")
     p.add_argument("--no-audio", action="store_true",
                    help="do not copy the source's audio and subtitle streams (copied by default)")
+    p.add_argument("--vfr", choices=VFR_MODES, default="retime",
+                   help="a variable-frame-rate source: 'retime' takes its frames at the constant rate FFmpeg "
+                        "reports (a warning says how far they move; default), 'follow' writes every output "
+                        "frame at its place between the source's timestamps (a variable-rate file; --factor only)")
     p.add_argument("--adapt", type=int, default=0, metavar="STEPS",
                    help="first fine-tune the network on this clip's own frames for STEPS steps "
                         "(scene adaptation; minutes on a CPU; default 0: off)")
@@ -231,6 +237,12 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
     if to_stdout and sys.stdout.isatty():
         raise CliError("refusing to write y4m video to a terminal; pipe it (-o - | mpv -) or name a file")
+    follow = getattr(args, "vfr", "retime") == "follow"
+    if follow and to_stdout:
+        raise CliError("--vfr follow writes timestamps, which y4m cannot hold; name an output file")
+    if follow and args.fps is not None:
+        raise CliError(f"--vfr follow places output frames between the source's timestamps, so there is no "
+                       f"constant rate for --fps {args.fps[0]}/{args.fps[1]} to give; use --factor")
 
     import vapoursynth as vs
 
@@ -251,6 +263,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     report = sys.stderr if to_stdout else sys.stdout
 
     clip = open_source(src, args.frames)
+    timing = source_timing(src, clip, args.frames, follow=follow,
+                           hint="--vfr follow keeps the source's timing" if not to_stdout else
+                           "y4m holds a constant rate only")
     kwargs = filter_kwargs(args)
     if args.adapt:
         from .adapt import adapt_for
@@ -266,12 +281,19 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
             codec = "y4m"
         else:
             whole = args.frames is None or clip.num_frames >= open_source(src).num_frames
-            codec = _write_file(spent.counting(out), src, args, copied, bar, trim=not whole)
+            times = end = None
+            if timing is not None:
+                times, end = _follow(timing, clip, out), timing.end - timing.times[0]
+            codec = _write_file(spent.counting(out), src, args, copied, bar, trim=not whole, times=times, end=end)
     except vs.Error as exc:
         raise _frame_error(exc, clip, out, bar.done) from None
     seconds = bar.elapsed
+    out_rate = None
+    if timing is not None:
+        average = out.num_frames / (timing.end - timing.times[0])
+        out_rate = f"variable (the source's timestamps, average {float(average):.3f})"
     print(format_summary(clip, out, seconds, spent.totals(), output=args.output, codec=codec,
-                         prior=flow_prior_report(kwargs)), file=report)
+                         prior=flow_prior_report(kwargs), out_rate=out_rate), file=report)
     return 0
 
 
@@ -290,6 +312,50 @@ class _Counted:
         return self.bar.elapsed
 
 
+def source_timing(src: Path, clip, frames: int | None, *, follow: bool, hint: str,
+                  warn: Callable[[str], None] | None = None):
+    """The source's frame times (:class:`vsugsp.probe.FrameTimes`) when ``follow``, else None.
+
+    Warns (on stderr, or through ``warn``) when ``clip``'s constant rate moves
+    the source's frames against their timestamps (a variable-frame-rate
+    source), naming ``hint`` as the way out. With ``follow`` the times must be
+    those of ``clip``'s frames (CliError otherwise).
+    """
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return None
+    from .probe import frame_times
+    from .vfr import retiming, warning
+
+    found = frame_times(src, frames)
+    if found is None or not found.times:
+        if follow:
+            raise CliError(f"--vfr follow: input {str(src)!r} has no video timestamps to follow")
+        return None
+    if follow:
+        if len(found.times) != clip.num_frames:
+            raise CliError(f"--vfr follow: input {str(src)!r} has {len(found.times)} timestamped video packets "
+                           f"for {clip.num_frames} frames; they cannot be matched")
+        return found
+    if clip.fps_num > 0 and clip.fps_den > 0:
+        r = retiming(found.times[: clip.num_frames], Fraction(clip.fps_num, clip.fps_den), found.tick)
+        if r.variable:
+            (warn or (lambda m: print(m, file=sys.stderr)))(warning(repr(str(src)), r, hint))
+    return None
+
+
+def _follow(timing, clip, out) -> list[Fraction]:
+    """Each output frame's time (seconds) between the source's timestamps (``--vfr follow``)."""
+    from .vfr import follow_times
+
+    ratio = Fraction(out.fps_num, out.fps_den) / Fraction(clip.fps_num, clip.fps_den)
+    times = follow_times(timing.times, timing.end, ratio)
+    if len(times) != out.num_frames:  # the filter's RateMap and ours disagree: never write wrong times
+        raise RuntimeError(f"vsugsp: {len(times)} output times for {out.num_frames} frames")
+    return times
+
+
 def _streams_to_copy(src: Path, output: str | None) -> list[int]:
     """The source's audio/subtitle streams OUT's container takes (output None: y4m, none); warns of the rest."""
     try:
@@ -304,11 +370,13 @@ def _streams_to_copy(src: Path, output: str | None) -> list[int]:
 
 
 def _write_file(out, src: Path, args: argparse.Namespace, copied: list[int], bar: Callable[[int, int], None],
-                *, trim: bool) -> str:
+                *, trim: bool, times: list[Fraction] | None = None, end: Fraction | None = None) -> str:
     """Encode `out` into a temporary file next to OUT, add the copied source streams, rename it to OUT.
 
     trim: only a part of the source was interpolated (--frames), so the copied
     streams stop where the video does; otherwise they are copied whole.
+    times: each frame's time in seconds (--vfr follow), None for `out`'s constant rate;
+    end: then when the video ends (seconds).
     """
     from .encode import write_video
     from .output import atomic_output, scratch_file
@@ -316,10 +384,12 @@ def _write_file(out, src: Path, args: argparse.Namespace, copied: list[int], bar
 
     with atomic_output(args.output) as final:
         if not copied:
-            return write_video(out, final, crf=args.crf, codec=args.codec, progress=bar)
+            return write_video(out, final, crf=args.crf, codec=args.codec, progress=bar, times=times)
         with scratch_file(args.output, "video") as video:
-            codec = write_video(out, video, crf=args.crf, codec=args.codec, progress=bar)
-            duration = Fraction(out.num_frames * out.fps_den, out.fps_num) if trim else None
+            codec = write_video(out, video, crf=args.crf, codec=args.codec, progress=bar, times=times)
+            duration = None
+            if trim:
+                duration = Fraction(out.num_frames * out.fps_den, out.fps_num) if end is None else end
             mux_with_source_streams(video, src, final, copied, duration=duration)
     n = len(copied)
     return f"{codec}; {n} audio/subtitle stream{'s' if n > 1 else ''} copied"
@@ -367,16 +437,17 @@ def flow_prior_report(kwargs: dict[str, Any]) -> str:
 
 
 def format_summary(src, out, seconds: float, work: dict[str, int], *, output: str, codec: str,
-                   prior: str | None = None) -> str:
+                   prior: str | None = None, out_rate: str | None = None) -> str:
     """The closing report: frames, time, speed and how much work pruning skipped.
 
     `work`: the sums of the rendered frames' work props (:class:`vsugsp.work.Tally`:
     frames_interpolated, frames_passed, executed_macs, dense_macs).  `prior`: the
     flow prior that ran (:func:`flow_prior_report`), None to leave the line out.
+    `out_rate`: the output's rate as written when it is not `out`'s (``--vfr follow``).
     """
     lines = [
         f"input:   {src.num_frames} frames, {src.width}x{src.height}, {_rate(src)} fps",
-        f"output:  {out.num_frames} frames, {_rate(out)} fps -> {output} ({codec})",
+        f"output:  {out.num_frames} frames, {out_rate or _rate(out)} fps -> {output} ({codec})",
         f"time:    {seconds:.1f} s, {out.num_frames / seconds if seconds > 0 else 0:.2f} output fps",
         f"frames:  {work.get('frames_interpolated', 0)} interpolated, "
         f"{work.get('frames_passed', 0)} passed through",

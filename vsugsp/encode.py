@@ -4,6 +4,7 @@ PyAV's bundled FFmpeg has it, else MPEG-4 Part 2 (``codec="auto"``), or FFV1
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable
@@ -39,6 +40,11 @@ _FFV1_PIX_FMTS = {
 }
 #: FFmpeg's plane p holds VapourSynth's plane _AV_PLANES[p] (gbrp: G, B, R).
 _AV_PLANES = {"gbrp": (1, 2, 0)}
+
+#: Time base of a file whose frames carry their own times (``times``): 1/60000 s is
+#: exact for 24, 25, 30, 48, 50, 60, 120 fps and millisecond sources, and MPEG-4
+#: Part 2 takes no denominator above 65535.
+VFR_TIME_BASE = Fraction(1, 60000)
 
 #: What `--codec` takes: "auto" (libx264, else mpeg4), "libx264", "mpeg4", "ffv1" (lossless).
 CODECS = ("auto", "libx264", "mpeg4", "ffv1")
@@ -92,6 +98,7 @@ def write_video(
     crf: int = 18,
     codec: str = "auto",
     progress: Callable[[int, int], None] | None = None,
+    times: Sequence[Fraction] | None = None,
 ) -> str:
     """Encode every frame of `clip` (constant rate) to `path`; returns the encoder used.
 
@@ -101,11 +108,21 @@ def write_video(
     Every encode starts with a key frame and its GOPs are closed, so files
     written from consecutive frame ranges can be joined by remux.
     `progress(done, total)` is called after each frame.
+    `times`: each frame's presentation time in seconds (increasing, one per
+    frame), for a file whose frames keep their own times (``--vfr follow``);
+    they are rounded to :data:`VFR_TIME_BASE`. None: the clip's constant rate.
     """
     import av
 
     if clip.fps_num <= 0 or clip.fps_den <= 0:
         raise ValueError("vsugsp: the output clip has no constant frame rate; cannot encode it")
+    pts = None
+    if times is not None:
+        pts = [round(Fraction(t) / VFR_TIME_BASE) for t in times]
+        if len(pts) != clip.num_frames:
+            raise ValueError(f"vsugsp: {len(pts)} frame times for {clip.num_frames} frames")
+        if any(b <= a for a, b in zip(pts, pts[1:])):
+            raise ValueError(f"vsugsp: frame times must increase by at least {VFR_TIME_BASE} s")
     codec = pick_codec(codec)
     clip, pix_fmt = encodable(clip, codec)
     if codec != "ffv1" and (clip.width % 2 or clip.height % 2):
@@ -118,6 +135,9 @@ def write_video(
     try:
         stream = container.add_stream(codec, rate=rate)
         stream.width, stream.height, stream.pix_fmt = clip.width, clip.height, pix_fmt
+        tb = 1 / rate if pts is None else VFR_TIME_BASE
+        if pts is not None:  # finer than one frame: the times between the source's own
+            stream.codec_context.time_base = tb
         if codec == "libx264":
             stream.options = {"crf": str(crf), "preset": "medium", "open-gop": "0"}
         elif codec == "ffv1":
@@ -135,7 +155,7 @@ def write_video(
                 # padded (line_size), so view it as rows and fill the width.
                 rows = np.frombuffer(plane, dtype).reshape(plane.height, -1)
                 rows[:, : plane.width] = np.asarray(frame[p])
-            out.pts, out.time_base = n, 1 / rate
+            out.pts, out.time_base = (n if pts is None else pts[n]), tb
             container.mux(stream.encode(out))
             if progress is not None:
                 progress(n + 1, total)

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..cli import CliError, _positive_int, _streams_to_copy, add_filter_arguments, filter_kwargs, format_summary
+from ..cli import (CliError, _positive_int, _streams_to_copy, add_filter_arguments, filter_kwargs, format_summary,
+                   open_source, source_timing)
 from .plan import DEFAULT_CHUNK_FRAMES
 
 __all__ = ["add_parser", "cmd_render", "format_render_summary"]
@@ -74,6 +75,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     check_video(src)  # a text file is not a video, whatever FFmpeg makes of it
     check_output(output, pick_codec(args.codec))
     streams = () if args.no_audio else tuple(_streams_to_copy(src, str(output)))
+    source_timing(src, open_source(src, args.frames), args.frames, follow=False,  # warns of a VFR source
+                  hint="'vsugsp interpolate --vfr follow' keeps the source's timing")
     settings = RenderSettings(
         source=src, output=output, kwargs=filter_kwargs(args), frames=args.frames, codec=args.codec,
         crf=args.crf, chunk_frames=args.chunk, work_dir=args.work_dir, workers=args.workers,
