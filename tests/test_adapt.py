@@ -10,6 +10,7 @@ vs = pytest.importorskip("vapoursynth")
 from vsugsp import adapt as A  # noqa: E402
 from vsugsp.adapt import AdaptSettings, adapt, clip_triplets, read_frames, triplet_loss  # noqa: E402
 from vsugsp.model import ModelConfig, UGSPNet  # noqa: E402
+from test_cli import tiny_model, write_clip  # noqa: E402,F401  (tiny_model is a fixture)
 
 core = vs.core
 FAST = dict(crop=32, batch=2, prior=0.0)
@@ -138,3 +139,50 @@ def test_preset_key_adapts_before_interpolating(net):
     assert a.shape == (48, 64) and not np.array_equal(a, b)
     with pytest.raises(vs.Error, match="adapt"):
         vsugsp.interpolate(clip, 2, adapt=-1)
+
+
+def test_gaps_longer_than_the_clip_are_named_not_blamed_on_cuts(net):
+    # 12 frames hold no window of gap 100: the clip is too short, not cut or still
+    with pytest.raises(ValueError, match=r"gaps \[100\]: a gap g needs g \+ 1 consecutive frames and the clip "
+                                         r"has 12; use gaps from 2 to 11") as exc:
+        adapt(moving_clip(n=12), 1, model=net, gaps=(100,), **FAST)
+    assert "scene cut" not in str(exc.value)
+    # a long clip is read as runs of 8 frames: gap 8 needs 9
+    with pytest.raises(ValueError, match=r"adapt reads runs of 8 of the clip's 40 \(max_frames 16\); use gaps "
+                                         r"from 2 to 7"):
+        adapt(moving_clip(n=40), 1, model=net, gaps=(8,), max_frames=16, **FAST)
+
+
+@pytest.fixture
+def adapt_cli(tmp_path, tiny_model, capsys):
+    """Run ``vsugsp adapt`` on a 64×48 clip of ``frames`` frames: (exit code, stderr)."""
+    from vsugsp import cli
+
+    def run(frames: int, *extra: str) -> tuple[int, str]:
+        src = write_clip(tmp_path / f"in{frames}.mp4", frames=frames)
+        argv = ["adapt", str(src), "-o", str(tmp_path / "w.pt"), "--model", str(tiny_model), "--steps", "1",
+                "--crop", "32", "--device", "cpu", *extra]
+        try:
+            code = cli.main(argv)
+        except SystemExit as e:  # argparse's own errors
+            code = e.code
+        return code, capsys.readouterr().err
+
+    return run
+
+
+@pytest.mark.parametrize("frames", ["-5", "0"])
+def test_cli_frames_must_be_at_least_one(adapt_cli, tmp_path, frames):
+    # -5 read 3 of 8 frames (clip[:-5]) and adapted on them; 0 gave a raw "Trim: invalid last frame"
+    code, err = adapt_cli(8, "--frames", frames)
+    assert code == 2 and f"argument --frames: '{frames}' must be at least 1" in err.splitlines()[-1], err
+    assert not (tmp_path / "w.pt").exists()
+
+
+def test_cli_gaps_longer_than_the_clip_one_line_exit_2(adapt_cli, tmp_path):
+    code, err = adapt_cli(12, "--gaps", "100")
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert code == 2 and len(errors) == 1 and "Traceback" not in err, err
+    assert errors[0].startswith("vsugsp: error: adapt gaps [100]: a gap g needs g + 1 consecutive frames and the "
+                                "clip has 12; use gaps from 2 to 11")
+    assert not (tmp_path / "w.pt").exists()

@@ -126,6 +126,18 @@ def test_cli_rejects_bad_arguments(clip_file, capsys):
     assert bench_cli.main(["quality", str(clip_file), "--peers", "nope"]) == 2
 
 
+@pytest.mark.parametrize("text, what", [("[1, 2]", "list"), ('"quality"', "str"), ("null", "null")])
+def test_report_on_a_json_that_is_not_an_object_is_one_line_exit_2(tmp_path, capsys, text, what):
+    from vsugsp import cli as top_cli
+
+    js = tmp_path / "list.json"
+    js.write_text(text)
+    for main, argv in ((top_cli.main, ["bench", "report", str(js)]), (bench_cli.main, ["report", str(js)])):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"results file {js} holds a JSON {what}" in err, err
+
+
 def test_add_parser_registers_bench_on_a_host_parser():
     import argparse
 

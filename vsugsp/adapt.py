@@ -113,6 +113,17 @@ def clip_triplets(frames: Sequence[np.ndarray], gaps: Sequence[int], cut_thresho
     return out
 
 
+def frame_indices(n: int, max_frames: int) -> list[int]:
+    """The sorted source indices :func:`read_frames` reads of an ``n``-frame clip: all of them
+    when ``n <= max_frames``, else evenly spread runs of 8 consecutive frames (windows need
+    neighbours)."""
+    if n <= max_frames:
+        return list(range(n))
+    run = min(8, max_frames)
+    starts = np.linspace(0, n - run, max(1, max_frames // run)).round().astype(int)
+    return sorted({int(s) + k for s in starts for k in range(run)})
+
+
 def read_frames(clip: Any, max_frames: int) -> tuple[list[int], list[np.ndarray]]:
     """(indices, 3×H×W uint8 RGB frames) of up to ``max_frames`` consecutive runs of ``clip``.
 
@@ -121,13 +132,7 @@ def read_frames(clip: Any, max_frames: int) -> tuple[list[int], list[np.ndarray]
     """
     from .colors import to_rgb
 
-    n = clip.num_frames
-    if n <= max_frames:
-        idx = list(range(n))
-    else:  # runs of 8 consecutive frames spread over the clip
-        run = min(8, max_frames)
-        starts = np.linspace(0, n - run, max(1, max_frames // run)).round().astype(int)
-        idx = sorted({int(s) + k for s in starts for k in range(run)})
+    idx = frame_indices(clip.num_frames, max_frames)
     rgb = to_rgb(clip)
     frames = []
     for i in idx:
@@ -254,6 +259,15 @@ def adapt(clip: Any, steps: int | None = None, *, model: Any = None,
         raise ValueError("vsugsp: adapt clip must have a constant format and size")
     if clip.num_frames < 3:
         raise ValueError(f"vsugsp: adapt clip has {clip.num_frames} frames; it needs at least 3")
+    # a gap g needs g + 1 consecutive frames: say so before any frame is read
+    # (else "no usable window" would blame cuts or stillness)
+    longest = max(len(run) for run in _runs(frame_indices(clip.num_frames, s.max_frames)))
+    if min(s.gaps) >= longest:
+        n = clip.num_frames
+        have = (f"the clip has {n}" if n <= s.max_frames else
+                f"adapt reads runs of {longest} of the clip's {n} (max_frames {s.max_frames})")
+        raise ValueError(f"vsugsp: adapt gaps {list(s.gaps)}: a gap g needs g + 1 consecutive frames and "
+                         f"{have}; use gaps from 2 to {longest - 1}")
     dev = resolve_device(device)
     if model is None:
         model = "small"

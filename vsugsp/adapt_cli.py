@@ -1,4 +1,4 @@
-"""`vsugsp adapt IN -o weights.pt` and the `--adapt N` step of `vsugsp interpolate`."""
+"""`vsugsp adapt IN -o weights.pt` (interpolate's `--adapt N` step is :func:`vsugsp.adapt.adapt_for`)."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,7 @@ import sys
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from .adapt import AdaptSettings
+    from .cli import _positive_int
 
     d = AdaptSettings()
     p = sub.add_parser(
@@ -20,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--model", help="weights name or .pt file to start from (default: the preset's)")
     p.add_argument("--preset", help="preset whose model is adapted (default: balanced)")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when available)")
-    p.add_argument("--frames", type=int, metavar="N", help="only the first N source frames")
+    p.add_argument("--frames", type=_positive_int, metavar="N", help="only the first N source frames (N >= 1)")
     p.add_argument("--lr", type=float, default=d.lr, help="learning rate (default: %(default)s)")
     p.add_argument("--crop", type=int, default=d.crop, help="crop side in px, multiple of 16 (default: %(default)s)")
     p.add_argument("--gaps", default=",".join(map(str, d.gaps)),

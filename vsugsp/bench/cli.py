@@ -116,15 +116,12 @@ def cmd_dataset(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import plot_quality, to_markdown
+    from .report import load_results, plot_quality, to_markdown
 
     for i, path in enumerate(args.results):
         if i:
             sys.stdout.write("\n")
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"vsugsp: cannot read results file {path}: {e}") from None
+        data = load_results(path)
         sys.stdout.write(to_markdown(data))
         if args.plot and data.get("kind") == "quality":
             plot_quality(data, args.plot)

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Iterable
 
 from .ladder import ablation_markdown
+
+
+#: the ``kind`` of every results dict the benches write with ``--json`` that :func:`to_markdown` renders
+KINDS = ("quality", "ablation", "speed")
+
+
+def load_results(path: Path | str) -> dict:
+    """A results file written with ``--json`` (a JSON object; :func:`to_markdown` checks its ``kind``).
+
+    ValueError naming the file when it cannot be read, is not JSON or holds anything else.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"vsugsp: cannot read results file {path}: {e}") from None
+    if not isinstance(data, dict):
+        what = "null" if data is None else type(data).__name__
+        raise ValueError(f"vsugsp: results file {path} holds a JSON {what}, not the object a bench writes "
+                         f"with --json")
+    return data
 
 
 def _fmt(v, spec: str) -> str:
@@ -110,7 +131,7 @@ def to_markdown(data: dict) -> str:
         return ablation_markdown(data, data.get("adapt_steps", 0)) + "\n" + quality_markdown(data)
     if kind == "speed":
         return speed_markdown(data)
-    raise ValueError(f"vsugsp: unknown results kind {kind!r} (expected 'quality' or 'speed')")
+    raise ValueError(f"vsugsp: unknown results kind {kind!r}; allowed: {', '.join(KINDS)}")
 
 
 def plot_quality(data: dict, path: Path | str) -> None:
