@@ -206,6 +206,8 @@ def _cluster(settings: RenderSettings, gpu: bool) -> Iterator[_Cluster]:
     import ray
 
     quiet = dict(log_to_driver=False, logging_level=logging.WARNING, configure_logging=True)
+    # Ray's token authentication stays on (its default); only its notice about that on every render goes
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     # ray.init puts its own crash reporter on SIGTERM; the caller's handlers (the
     # CLI's: stop, keep the finished chunks, exit 143/130) are put back after it.
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
@@ -455,7 +457,9 @@ def _render_locked(settings: RenderSettings, work_dir: Path,
     if todo:
         manifest.save()
         with _cluster(settings, str(cfg.device).lower() != "cpu") as cluster:
-            report.workers, report.threads, report.gpus_per_worker = cluster.workers, cluster.threads, cluster.gpus
+            # what runs: never more workers at once than chunks to render (the summary says this)
+            report.workers, report.threads, report.gpus_per_worker = min(cluster.workers, len(todo)), \
+                cluster.threads, cluster.gpus
             job_kwargs = _job_kwargs(settings.kwargs, cfg, weights, bool(cluster.gpus))
             _run_chunks(settings, todo, manifest, cluster, job_kwargs, weights.sha256, progress, report)
     stitch_began = time.perf_counter()
