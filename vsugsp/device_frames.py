@@ -105,27 +105,40 @@ def _coefficients(matrix: int) -> tuple[float, float, float, float]:
     return 2 * (1 - kr), -2 * kb * (1 - kb) / kg, -2 * kr * (1 - kr) / kg, 2 * (1 - kb)
 
 
-def _nearest(n_out: int, s: int, twice_off: int, n_in: int, device: Any, up: bool) -> "torch.Tensor":
-    """Point-resampling indices: up (chroma sample per luma pixel) or down (luma pixel per chroma sample).
-
-    s: subsampling factor; twice_off: twice the chroma siting offset in luma pixels
-    (0 left/top, s − 1 centre, 2(s − 1) bottom).  Ties go to the later sample, as in zimg.
-    """
-    torch = _torch()
-    k = torch.arange(n_out, device=device)
-    if up:  # chroma coordinate (x − off)/s, rounded half up: floor((2x − 2off + s) / 2s)
-        idx = torch.div(2 * k - twice_off + s, 2 * s, rounding_mode="floor")
-    else:  # luma coordinate s·j + off, rounded half up
-        idx = torch.div(2 * s * k + twice_off + 1, 2, rounding_mode="floor")
-    return idx.clamp_(0, n_in - 1)
-
-
 def _siting(chromaloc: int, ssw: int, ssh: int) -> tuple[int, int]:
     """Twice the horizontal and vertical chroma offsets (luma pixels) of an H.273 chroma location."""
     sw, sh = 1 << ssw, 1 << ssh
     horiz = 0 if chromaloc in (0, 2, 4) else sw - 1
     vert = {0: sh - 1, 1: sh - 1, 2: 0, 3: 0, 4: 2 * (sh - 1), 5: 2 * (sh - 1)}[chromaloc]
     return horiz, vert
+
+
+def _up_shifts(s: int, twice_off: int) -> list[int]:
+    """Point upsampling as s phases: luma pixel k + s·j takes chroma sample j + shift_k (clamped).
+
+    Luma pixel x takes chroma sample round((x − off)/s), ties up as in zimg; so
+    shift_k = floor((2k − 2off + s) / 2s), in {−1, 0, 1}.
+    """
+    return [(2 * k - twice_off + s) // (2 * s) for k in range(s)]
+
+
+def _upsample(c: "torch.Tensor", dim: int, shifts: list[int]) -> "torch.Tensor":
+    """``c`` point-upsampled along ``dim`` (0 or 1) by ``len(shifts)`` phases, edge samples repeated.
+
+    Returns the phases along a new axis after ``dim`` (size s), or size 1 when every
+    phase takes the same sample (a vertically centred chroma row): the caller broadcasts it.
+    """
+    torch = _torch()
+    n = c.shape[dim]
+    padded = torch.cat([c.narrow(dim, 0, 1), c, c.narrow(dim, n - 1, 1)], dim)
+    if len(set(shifts)) == 1:
+        return padded.narrow(dim, 1 + shifts[0], n).unsqueeze(dim + 1)  # one sample for all phases
+    return torch.stack([padded.narrow(dim, 1 + k, n) for k in shifts], dim + 1)
+
+
+def _down_phase(s: int, twice_off: int) -> int:
+    """Point downsampling: chroma sample j takes luma pixel s·j + phase (its position rounded up)."""
+    return (twice_off + 1) // 2
 
 
 def _decode(plane: "torch.Tensor", fmt: PlaneFormat, full: bool, chroma: bool) -> "torch.Tensor":
@@ -135,16 +148,32 @@ def _decode(plane: "torch.Tensor", fmt: PlaneFormat, full: bool, chroma: bool) -
         x = plane.to(torch.float32)
         return torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)  # NaN/inf samples read as 0
     scale, offset = _scale_offset(fmt, full, chroma)
+    # three passes of one dtype each: a mixed uint8 + float op takes torch's slow casting loop
     return plane.to(torch.float32).mul_(scale).add_(offset)
 
 
-def _encode(x: "torch.Tensor", fmt: PlaneFormat, full: bool, chroma: bool, dtype: "torch.dtype") -> "torch.Tensor":
-    """float32 → samples of ``fmt`` (integers rounded to nearest and clamped to the code range)."""
+def _weighted(terms: Sequence[tuple["torch.Tensor", float]], fmt: PlaneFormat, full: bool, chroma: bool,
+              dtype: "torch.dtype") -> "torch.Tensor":
+    """Σ weight·plane (float32 RGB planes) as samples of ``fmt``.
+
+    Integers: the code scale folds into the weights and the offset (plus ½) into
+    the first pass; then clamped to the code range and truncated, i.e. rounded
+    to nearest (ties up).  Five passes over the plane for three terms.
+    """
+    torch = _torch()
     if fmt.is_float:
-        return x.to(dtype)
+        (x0, w0), *rest = terms
+        acc = torch.mul(x0, w0)
+        for x, w in rest:
+            acc.add_(x, alpha=w)
+        return acc.to(dtype)
     scale, offset = _scale_offset(fmt, full, chroma)
-    # the inverse of _decode: (x − offset) / scale, as x·(1/scale) − offset/scale
-    return x.mul(1.0 / scale).add_(-offset / scale).round_().clamp_(0, (1 << fmt.bits) - 1).to(dtype)
+    (x0, w0), *rest = terms
+    bias = torch.tensor(-offset / scale + 0.5, dtype=torch.float32, device=x0.device)
+    acc = torch.add(bias, x0, alpha=w0 / scale)  # one pass: the 0-d bias broadcasts (both float32)
+    for x, w in rest:
+        acc.add_(x, alpha=w / scale)
+    return acc.clamp_(0, (1 << fmt.bits) - 1).to(dtype)
 
 
 def _sample_dtype(fmt: PlaneFormat) -> "torch.dtype":
@@ -168,25 +197,34 @@ def to_rgb(planes: Sequence["torch.Tensor"], fmt: PlaneFormat, spec: ColorSpec) 
         return torch.stack([_decode(p, fmt, full, False) for p in planes])[None]
     if not matrix_supported(spec.matrix):
         raise ValueError(f"vsugsp: matrix {spec.matrix} is not converted on the device")
-    y = _decode(planes[0], fmt, full, False)
+    # Y = code·scale + offset; the offset joins the chroma terms (computed at the chroma's
+    # own size: point resampling commutes with the matrix), so each channel is one pass
+    # over the raw luma: channel = chroma term + scale·code.
+    if fmt.is_float:
+        y, (scale, offset) = _decode(planes[0], fmt, full, False), (1.0, 0.0)
+    else:
+        y, (scale, offset) = planes[0].to(torch.float32), _scale_offset(fmt, full, False)
     h, w = y.shape
     u, v = (_decode(p, fmt, full, True) for p in planes[1:3])
-    if fmt.ssw or fmt.ssh:
-        ox, oy = _siting(spec.chromaloc, fmt.ssw, fmt.ssh)
-        rows = _nearest(h, 1 << fmt.ssh, oy, u.shape[0], y.device, up=True)
-        cols = _nearest(w, 1 << fmt.ssw, ox, u.shape[1], y.device, up=True)
-        u, v = (c.index_select(0, rows).index_select(1, cols) for c in (u, v))
+    if spec.matrix == MATRIX_YCGCO:  # U = Cg, V = Co: R = Y − Cg + Co, G = Y + Cg, B = Y − Cg − Co
+        adds = [v - u, u.clone(), -u - v]
+    else:
+        vr, ug, vg, ub = _coefficients(spec.matrix)
+        adds = [v * vr, u * ug + v * vg, u * ub]
+    for a in adds:
+        a.add_(offset)
     out = torch.empty((1, 3, h, w), dtype=torch.float32, device=y.device)
-    if spec.matrix == MATRIX_YCGCO:  # U = Cg, V = Co
-        t = y - u
-        torch.add(t, v, out=out[0, 0])
-        torch.add(y, u, out=out[0, 1])
-        torch.sub(t, v, out=out[0, 2])
+    if not (fmt.ssw or fmt.ssh):
+        for c in range(3):
+            torch.add(adds[c], y, alpha=scale, out=out[0, c])
         return out
-    vr, ug, vg, ub = _coefficients(spec.matrix)
-    torch.add(y, v, alpha=vr, out=out[0, 0])
-    torch.add(y, u, alpha=ug, out=out[0, 1]).add_(v, alpha=vg)
-    torch.add(y, u, alpha=ub, out=out[0, 2])
+    ox, oy = _siting(spec.chromaloc, fmt.ssw, fmt.ssh)
+    sw, sh = 1 << fmt.ssw, 1 << fmt.ssh
+    cols, rows = _up_shifts(sw, ox), _up_shifts(sh, oy)
+    for c in range(3):
+        full_w = adds[c] if sw == 1 else _upsample(adds[c], 1, cols).expand(-1, -1, sw).reshape(h >> fmt.ssh, w)
+        up = _upsample(full_w, 0, rows) if sh > 1 else full_w[:, None]  # (h/sh, sh or 1, w)
+        torch.add(up, y.view(h >> fmt.ssh, sh, w), alpha=scale, out=out[0, c].view(h >> fmt.ssh, sh, w))
     return out
 
 
@@ -200,41 +238,40 @@ def from_rgb(rgb: "torch.Tensor", fmt: PlaneFormat, spec: ColorSpec) -> list["to
     full = spec.range == RANGE_FULL
     dtype = _sample_dtype(fmt)
     x = rgb.to(torch.float32)
-    if fmt.family == FAMILY_GRAY:
-        return [_encode((x[0] + x[1] + x[2]) / 3, fmt, full, False, dtype)]  # as Expr "x y + z + 3 /"
+    r, g, b = x[0], x[1], x[2]
+    if fmt.family == FAMILY_GRAY:  # the mean of the channels
+        return [_weighted([(r, 1 / 3), (g, 1 / 3), (b, 1 / 3)], fmt, full, False, dtype)]
     if fmt.family == FAMILY_RGB:
-        return [_encode(x[c], fmt, full, False, dtype) for c in range(3)]
+        return [_weighted([(c, 1.0)], fmt, full, False, dtype) for c in (r, g, b)]
     if not matrix_supported(spec.matrix):
         raise ValueError(f"vsugsp: matrix {spec.matrix} is not converted on the device")
-    r, g, b = x[0], x[1], x[2]
-    luma = _luma(r, g, b, spec.matrix)
+    rows_y = _luma(spec.matrix)
+    luma = _weighted(list(zip((r, g, b), rows_y)), fmt, full, False, dtype)
     if fmt.ssw or fmt.ssh:  # the chroma samples' own pixels only: point selection commutes with the matrix
-        h, w = r.shape
         ox, oy = _siting(spec.chromaloc, fmt.ssw, fmt.ssh)
-        rows = _nearest(h >> fmt.ssh, 1 << fmt.ssh, oy, h, x.device, up=False)
-        cols = _nearest(w >> fmt.ssw, 1 << fmt.ssw, ox, w, x.device, up=False)
-        r, g, b = (c.index_select(0, rows).index_select(1, cols) for c in (r, g, b))
-    u, v = _chroma(r, g, b, spec.matrix)
-    return [_encode(luma, fmt, full, False, dtype), _encode(u, fmt, full, True, dtype),
-            _encode(v, fmt, full, True, dtype)]
+        py, px = _down_phase(1 << fmt.ssh, oy), _down_phase(1 << fmt.ssw, ox)
+        r, g, b = (c[py :: 1 << fmt.ssh, px :: 1 << fmt.ssw] for c in (r, g, b))
+    rows_u, rows_v = _chroma(spec.matrix)
+    return [luma, _weighted(list(zip((r, g, b), rows_u)), fmt, full, True, dtype),
+            _weighted(list(zip((r, g, b), rows_v)), fmt, full, True, dtype)]
 
 
-def _luma(r: "torch.Tensor", g: "torch.Tensor", b: "torch.Tensor", matrix: int) -> "torch.Tensor":
+def _luma(matrix: int) -> tuple[float, float, float]:
+    """The RGB→Y row of the matrix."""
     if matrix == MATRIX_YCGCO:
-        return (r * 0.25 + g * 0.5) + b * 0.25
+        return 0.25, 0.5, 0.25
     kr, kb = KR_KB[matrix]
-    return (r * kr + g * (1 - kr - kb)) + b * kb
+    return kr, 1 - kr - kb, kb
 
 
-def _chroma(r: "torch.Tensor", g: "torch.Tensor", b: "torch.Tensor", matrix: int):
+def _chroma(matrix: int) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """The RGB→U and RGB→V rows of the matrix."""
     if matrix == MATRIX_YCGCO:
-        return (r * -0.25 + g * 0.5) + b * -0.25, r * 0.5 + b * -0.5
+        return (-0.25, 0.5, -0.25), (0.5, 0.0, -0.5)
     kr, kb = KR_KB[matrix]
     kg = 1 - kr - kb
     cb, cr = 2 * (1 - kb), 2 * (1 - kr)
-    u = (r * (-kr / cb) + g * (-kg / cb)) + b * 0.5
-    v = (r * 0.5 + g * (-kg / cr)) + b * (-kb / cr)
-    return u, v
+    return (-kr / cb, -kg / cb, 0.5), (0.5, -kg / cr, -kb / cr)
 
 
 class Transfer:

@@ -12,8 +12,17 @@ bit-identical whatever order or thread it is requested from. So
   (CPU work that depends on the pair's two source frames only) is computed
   outside it, once per pair.  VapourSynth runs one callback of a filter at a
   time, so the next pair's request arrives only after this pair's frame is
-  done; the filter hands the engine source frame i + 2 ahead, and a worker
-  thread computes pair i + 1's prior while pair i's pass runs.
+  done; the filter hands the engine the source frames ahead (i + 2, i + 3, ...),
+  and a pool of worker threads (:class:`vsugsp.prior_pool.PriorPool`, sized
+  from the machine's cores) computes the priors of pairs i + 1, i + 2, ...
+  while pair i's pass runs; a source frame converted for a prior ahead is
+  converted once, for its two pairs and the pass.
+
+Frames reach the engine as host arrays or as callables giving an RGB tensor
+already on the device (:mod:`vsugsp.device_frames`, through :attr:`Engine.transfer`);
+results stay on the device until the caller converts and downloads them
+(``render(..., host=False)``).  On CUDA the passes run on the engine's own
+stream (:attr:`Engine.stream`), uploads and downloads on the transfer's.
 
 Memory stays bounded: a source frame's image tensor and encoder features live
 in an LRU keyed by source index; a chunk's
@@ -32,7 +41,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import work
+from .device_frames import Transfer
 from .once import OnceCache
+from .prior_pool import PriorPool
 
 from .interpolator import resolve_device, resolve_model  # noqa: F401  (their old home)
 
@@ -53,10 +64,13 @@ class Engine:
 
     interp: the network, its settings and backend (:func:`vsugsp.interpolator.build_interpolator`).
     batch: t values of one pair per forward pass; cache_frames: source frames
-    whose encoder features are kept (None: the settings' values).
+    whose encoder features are kept (None: the settings' values); prior_workers:
+    threads computing the priors of the next pairs (None:
+    :func:`vsugsp.prior_pool.default_workers`, one per pair ahead).
     """
 
-    def __init__(self, interp: "Interpolator", *, batch: int | None = None, cache_frames: int | None = None) -> None:
+    def __init__(self, interp: "Interpolator", *, batch: int | None = None, cache_frames: int | None = None,
+                 prior_workers: int | None = None) -> None:
         import torch
 
         self.interp = interp
@@ -67,6 +81,10 @@ class Engine:
         self.batch = int(interp.settings.batch if batch is None else batch)
         self.cache_frames = int(interp.settings.cache_frames if cache_frames is None else cache_frames)
         self._torch = torch
+        #: moves frames between the host and the device (pinned buffers and their own streams on CUDA)
+        self.transfer = Transfer(self.device)
+        #: the stream the passes run on (CUDA), None on a CPU
+        self.stream = torch.cuda.Stream(self.device) if self.device.type == "cuda" else None
         self._compute = threading.Lock()
         self._state = threading.Lock()
         self._features: OrderedDict[int, Any] = OrderedDict()
@@ -74,11 +92,13 @@ class Engine:
         # ones not yet fully handed out (seeking leaves some behind).
         self._chunks = OnceCache(6)
         self._stats = dict.fromkeys(work.KEYS, 0)
-        # Pair priors, computed outside the compute lock; a few cover the pairs in flight.
-        self._priors = OnceCache(4)
-        # the worker that computes the next pair's prior during a pass, and the pairs it was given
-        self._ahead = None
+        # the workers that compute the next pairs' priors during a pass, and the pairs they were given
+        self.prior_pool = PriorPool(prior_workers)
         self._prefetched: OrderedDict[int, None] = OrderedDict()
+        # source frames converted for a prior ahead, each read by its two pairs' priors and the pass
+        self._ahead_images = OnceCache(2 * self.prior_pool.ahead + 2)
+        # Pair priors, computed outside the compute lock; enough for the pairs in flight and ahead.
+        self._priors = OnceCache(max(4, 2 * self.prior_pool.ahead + 2))
 
     # -------------------------------------------------------------- public
     def stats(self) -> dict[str, int]:
@@ -114,18 +134,27 @@ class Engine:
         frame0: "np.ndarray | Callable[[], np.ndarray]",
         frame1: "np.ndarray | Callable[[], np.ndarray]",
         times: Sequence[Fraction],
-        ahead: "tuple[np.ndarray | Callable[[], np.ndarray], Sequence[Fraction]] | None" = None,
-    ) -> tuple[np.ndarray, dict[str, int]]:
+        ahead: "Sequence[tuple[np.ndarray | Callable[[], Any], Sequence[Fraction]]] | None" = None,
+        host: bool = True,
+    ) -> "tuple[np.ndarray | torch.Tensor, dict[str, int]]":
         """:meth:`interpolate`'s frame and its share of the work (executed_macs, dense_macs,
         forward_passes; :func:`vsugsp.work.split` of its chunk's totals, the same whoever computed it).
 
-        ahead: source frame ``i + 2`` and the times of pair ``i + 1``, when the
-        caller has them: the next pair's flow prior is then computed in a worker
-        thread while this pair's network pass runs (VapourSynth runs one callback
-        of a filter at a time, so the next pair's request comes too late for that).
+        ahead: source frames ``i + 2, i + 3, ...`` each with the times of the pair
+        it ends (``i + 1, i + 2, ...``), as far as the caller has them: the pool
+        computes the first :attr:`PriorPool.ahead` of those pairs' priors while this
+        pair's network pass runs (VapourSynth runs one callback of a filter at a
+        time, so the next pairs' requests come too late for that).
+        host: False returns the frame as a 3×H×W tensor on the device, in the
+        network's dtype, made on :attr:`stream` (the caller converts and downloads
+        it, :meth:`Transfer.download`); it is shared with the chunk's other readers:
+        read it, never write it.
         """
-        if ahead is not None and self.flow_prior != "none":
-            self._prefetch_prior(i + 1, frame1, ahead[0], -(-len(ahead[1]) // self.batch))
+        if ahead and self.flow_prior != "none":
+            prev = frame1
+            for m, (nxt, nxt_times) in enumerate(ahead[: self.prior_pool.ahead]):
+                self._prefetch_prior(i + 1 + m, prev, nxt, -(-len(nxt_times) // self.batch))
+                prev = nxt
         try:
             pos = times.index(t)
         except ValueError:
@@ -135,13 +164,19 @@ class Engine:
         images, spent = self._chunks.get(
             (i, c), lambda: self._run(i, chunk, frame0, frame1, -(-len(times) // self.batch)),
             uses=chunk, reader=t)
-        return images[t], spent[t]
+        image = images[t]
+        return (image.float().cpu().numpy() if host else image), spent[t]
 
     # -------------------------------------------------------------- internals
-    def _tensor(self, frame: "np.ndarray | Callable[[], np.ndarray]") -> "torch.Tensor":
+    def _tensor(self, frame: "np.ndarray | Callable[[], np.ndarray | torch.Tensor]") -> "torch.Tensor":
+        """1×3×H×W on the device in the net's dtype: from a host array, or a callable's array or device tensor."""
         torch = self._torch
         if callable(frame):
             frame = frame()
+        if isinstance(frame, torch.Tensor):  # RGB already on the device (vsugsp.device_frames: NaN read as 0)
+            if frame.dim() != 4 or frame.shape[:2] != (1, 3):
+                raise ValueError(f"vsugsp: engine needs 1×3×H×W frame tensors, got shape {tuple(frame.shape)}")
+            return frame.to(device=self.device, dtype=self.dtype)
         frame = np.ascontiguousarray(frame, dtype=np.float32)
         if frame.ndim != 3 or frame.shape[0] != 3:
             raise ValueError(f"vsugsp: engine needs 3×H×W frames, got shape {frame.shape}")
@@ -161,7 +196,11 @@ class Engine:
             if entry is not None:
                 self._features.move_to_end(idx)
         if entry is None:
-            img = self._tensor(frame)
+            img = self._ahead_images.get(idx, lambda: self._tensor(frame), uses=3)
+            if self.transfer.cuda:  # made on another thread's stream (a prior worker's upload)
+                current = self._torch.cuda.current_stream(self.device)
+                current.wait_stream(self.transfer.up)
+                img.record_stream(current)
             entry = (img, self.interp.encode(img))
             with self._state:
                 self._features[idx] = entry
@@ -173,7 +212,7 @@ class Engine:
         """Source frame ``idx``'s image tensor: the LRU's, or the same numbers made anew."""
         with self._state:
             entry = self._features.get(idx)
-        return entry[0] if entry is not None else self._tensor(frame)
+        return entry[0] if entry is not None else self._ahead_images.get(idx, lambda: self._tensor(frame), uses=3)
 
     def _prior(self, i: int, frame0: Any, frame1: Any, uses: int) -> "torch.Tensor | None":
         """Pair ``i``'s flow prior, computed once for its ``uses`` chunks, outside the compute lock.
@@ -186,6 +225,8 @@ class Engine:
 
     def _prior_job(self, i: int, frame0: Any, frame1: Any) -> "Callable[[], torch.Tensor | None]":
         def compute() -> "torch.Tensor | None":
+            if self.transfer.cuda:  # the frames may still be on their way up
+                self._torch.cuda.current_stream(self.device).wait_stream(self.transfer.up)
             a, b = self._image(i, frame0), self._image(i + 1, frame1)
             _check_pair(i, a, b)
             return self.interp.prior(a, b)
@@ -200,11 +241,7 @@ class Engine:
             self._prefetched[i] = None
             while len(self._prefetched) > 64:
                 self._prefetched.popitem(last=False)
-            if self._ahead is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vsugsp-prior")
-        self._ahead.submit(self._priors.prefetch, i, self._prior_job(i, frame0, frame1), uses)
+        self.prior_pool.submit(self._priors.prefetch, i, self._prior_job(i, frame0, frame1), uses)
 
     def _run(
         self, i: int, chunk: tuple[Fraction, ...], frame0: Any, frame1: Any, chunks: int = 1
@@ -214,14 +251,13 @@ class Engine:
         n = len(chunk)
         # one prior per pair, shared by every t and chunk of it (tiny frames: none)
         pair = self._prior(i, frame0, frame1, chunks) if self.flow_prior != "none" else None
-        with self._compute, torch.inference_mode():
+        with self._compute, torch.inference_mode(), self._on_stream():
             a, f0 = self._frame(i, frame0)
             b, f1 = self._frame(i + 1, frame1)
             _check_pair(i, a, b)
             tt = torch.tensor([float(t) for t in chunk], dtype=self.dtype, device=self.device)
             image, macs, dense = self.interp(
                 a.expand(n, -1, -1, -1), b.expand(n, -1, -1, -1), tt, feats0=f0, feats1=f1, pair_flow=pair)
-        host = image.float().cpu().numpy()
         macs, dense = int(macs), int(dense)
         with self._state:
             self._stats["frames_interpolated"] += n
@@ -231,7 +267,13 @@ class Engine:
         passes = self.interp.settings.ensemble
         spent = {t: {"executed_macs": work.split(macs, k, n), "dense_macs": work.split(dense, k, n),
                      "forward_passes": work.split(passes, k, n)} for k, t in enumerate(chunk)}
-        return {t: host[k] for k, t in enumerate(chunk)}, spent
+        return {t: image[k] for k, t in enumerate(chunk)}, spent
+
+    def _on_stream(self):
+        """The engine's CUDA stream as the current one (a no-op context on a CPU)."""
+        import contextlib
+
+        return contextlib.nullcontext() if self.stream is None else self._torch.cuda.stream(self.stream)
 
 
 def _check_pair(i: int, a: "torch.Tensor", b: "torch.Tensor") -> None:

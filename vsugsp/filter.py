@@ -13,8 +13,13 @@ callback reads was requested by VapourSynth before the callback runs):
 - ``info``: per source frame i, a thumbnail carrying the cut decision for the
   pair (i, i+1) and whether frames i and i+1 are identical (full-size
   ``PlaneStats`` differences).
-- ``interp``: ``ModifyFrame`` over the RGB source frames i(n) and i(n)+1,
-  calling the engine, then back to the input format.
+- ``interp``: ``ModifyFrame`` over the source frames i(n) and i(n)+1 in their
+  own format, calling the engine: the planes go to the device and are
+  converted there, and the output comes back once, already in the input's
+  format (:mod:`vsugsp.device_frames`).  Frames tagged with a matrix the
+  device path does not convert (constant-luminance, ICtCp) take the
+  VapourSynth path instead: RGBS source frames (:func:`vsugsp.colors.to_rgb`),
+  the engine, and back (:func:`~vsugsp.colors.from_rgb`).
 - ``select``: ``FrameEval`` that returns the source frame itself (t == 0, a
   scene cut, identical neighbours, past the last frame) or ``interp``.
 - ``final``: ``ModifyFrame`` that sets the props: the nearest source frame's,
@@ -33,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import vapoursynth as vs
 
-from . import colors, scene, work
+from . import colors, device_frames, scene, work
 from .vscache import bounded, uncached
 from .preset import Preset, load_preset
 from .output_plan import OutputPlan, PairDecision
@@ -185,10 +190,21 @@ def _decision(props: Any, planes: int) -> PairDecision:
     return PairDecision(bool(props.get(scene.CUT_PROP, 0)), _identical(props, planes))
 
 
+#: How source frames reach the network: "device" (planes converted on the device) or
+#: "rgbs" (VapourSynth's resize to RGBS and back; the path before the device one).
+FRAME_PATHS = ("device", "rgbs")
+
+
 def _build_graph(
-    src: vs.VideoNode, rmap: RateMap, src_fps: Fraction | None, cfg: Preset, engine: Any
+    src: vs.VideoNode, rmap: RateMap, src_fps: Fraction | None, cfg: Preset, engine: Any,
+    frame_path: str = "device",
 ) -> vs.VideoNode:
-    """Wire :class:`~vsugsp.output_plan.OutputPlan` into nodes (see the module docstring)."""
+    """Wire :class:`~vsugsp.output_plan.OutputPlan` into nodes (see the module docstring).
+
+    frame_path: one of :data:`FRAME_PATHS` ("rgbs" for comparisons: ``benchmarks/bench_frame_path.py``).
+    """
+    if frame_path not in FRAME_PATHS:
+        raise ValueError(f"vsugsp: frame_path={frame_path!r}; allowed: {', '.join(FRAME_PATHS)}")
     plan = OutputPlan(rmap, src_fps)
     length = plan.num_frames
     planes = src.format.num_planes
@@ -207,14 +223,30 @@ def _build_graph(
     rgb = bounded(colors.to_rgb(src), cfg.cache_frames)
     rgb_a = _remap(rgb, length, plan.left)
     rgb_b = _remap(rgb, length, plan.right)
-    interp = colors.from_rgb(_interp_clip(rgb, rgb_a, rgb_b, rmap, engine), src.format, src_a)
+    via_rgbs = colors.from_rgb(_interp_clip(rgb, rgb_a, rgb_b, rmap, engine), src.format, src_a)
+    yuv = src.format.color_family == vs.YUV
+    if frame_path == "device":
+        # frames in the own format: src_b as src_a's neighbour (t == 0 frames never reach interp)
+        on_device = _device_interp_clip(src, src_a, _remap(src, length, plan.right), rmap, engine)
+    fam, w, h = int(src.format.color_family), src.width, src.height
 
-    def _select(n: int, f: vs.VideoFrame) -> vs.VideoNode:
-        k = plan.shown(n, _decision(f.props, planes))
-        return interp if k is None else src[k]
+    def _interp_for(fa: vs.VideoFrame | None) -> vs.VideoNode:
+        if frame_path == "rgbs":
+            return via_rgbs
+        if fa is None or device_frames.matrix_supported(colors.resolve_color(fa.props, fam, w, h).matrix):
+            return on_device
+        return via_rgbs
+
+    def _select(n: int, f: "vs.VideoFrame | list[vs.VideoFrame]") -> vs.VideoNode:
+        finfo, fa = (f[0], f[1]) if isinstance(f, list) else (f, None)
+        k = plan.shown(n, _decision(finfo.props, planes))
+        return _interp_for(fa) if k is None else src[k]
 
     blank_out = core.std.BlankClip(src, length=length, keep=True)
-    selected = uncached(core.std.FrameEval(blank_out, _select, prop_src=[info_sel], clip_src=[src, interp]))
+    # YUV frames name their matrix: the left source frame's props pick the path
+    props_from = [info_sel, src_a] if yuv and frame_path == "device" else [info_sel]
+    nodes = [src, via_rgbs] + ([on_device] if frame_path == "device" else [])
+    selected = uncached(core.std.FrameEval(blank_out, _select, prop_src=props_from, clip_src=nodes))
 
     def _finish(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         frame, fa, fb, fprev, finfo, fnext = f
@@ -243,6 +275,59 @@ def _build_graph(
     return final
 
 
+def _ahead_frames(engine: Any, rmap: RateMap, i: int, frame: Callable[[int], Any]) -> list:
+    """The source frames after pair i's, each with the times of the pair it ends, for the engine's
+    prior pool (:meth:`vsugsp.engine.Engine.render`'s ``ahead``); none without a prior."""
+    if engine.flow_prior == "none":
+        return []
+    last = rmap.src_frames - 1
+    return [(frame(j), rmap.times_of(j - 1)) for j in range(i + 2, min(last, i + 1 + engine.prior_pool.ahead) + 1)]
+
+
+def _device_interp_clip(src: vs.VideoNode, src_a: vs.VideoNode, src_b: vs.VideoNode, rmap: RateMap,
+                        engine: Any) -> vs.VideoNode:
+    """Output-length clip in ``src``'s format of the network's frames, converted on the device.
+
+    src_a/src_b: output-length clips of the source frames i(n) and i(n) + 1.
+    Each frame carries its share of the engine's work (:mod:`vsugsp.work`) for the final props.
+    """
+    fmt = device_frames.PlaneFormat.of(src.format)
+    vfmt, w, h = src.format, src.width, src.height
+    transfer = engine.transfer
+
+    def upload(frame: vs.VideoFrame) -> "Callable[[], Any]":
+        # Called by the engine only when the frame is not already on the device.
+        def up() -> Any:
+            spec = colors.resolve_color(frame.props, fmt.family, w, h)
+            planes = [np.asarray(frame[p]) for p in range(fmt.planes)]
+            return transfer.upload(planes, lambda ps: device_frames.to_rgb(ps, fmt, spec))
+
+        return up
+
+    def _ahead(j: int) -> "Callable[[], Any]":
+        # Run by the engine's prior worker, not in this callback: an asynchronous request,
+        # so a broken frame j fails only the worker's prefetch, never this pair's frames.
+        return lambda: upload(src.get_frame_async(j).result())()
+
+    def _interp(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
+        i, t = rmap.position(n)
+        fa, fb = f
+        # the next pair's prior is computed during this pass (VapourSynth asks for it too late)
+        image, spent = engine.render(i, t, upload(fa), upload(fb), rmap.times_of(i), _ahead_frames(engine, rmap, i, _ahead), host=False)
+        spec = colors.resolve_color(fa.props, fmt.family, w, h)  # coded like source frame i
+        planes = transfer.download(image, lambda x: device_frames.from_rgb(x, fmt, spec), after=engine.stream)
+        out = core.create_video_frame(vfmt, w, h)
+        for p, plane in enumerate(planes):
+            np.copyto(np.asarray(out[p]), plane, casting="unsafe")  # int32 codes into uint16 planes
+        out.props[work.MACS] = spent["executed_macs"]
+        out.props[work.DENSE_MACS] = spent["dense_macs"]
+        out.props[work.PASSES] = spent["forward_passes"]
+        return out
+
+    blank = core.std.BlankClip(src, length=rmap.num_frames, keep=True)
+    return uncached(core.std.ModifyFrame(blank, [src_a, src_b], _interp))
+
+
 def _array(frame: vs.VideoFrame) -> np.ndarray:
     """An RGBS frame as 3×H×W float32."""
     return np.stack([np.asarray(frame[p]) for p in range(3)])
@@ -254,8 +339,6 @@ def _interp_clip(rgb: vs.VideoNode, rgb_a: vs.VideoNode, rgb_b: vs.VideoNode, rm
 
     Each frame carries its share of the engine's work (:mod:`vsugsp.work`) for the final props.
     """
-    last = rmap.src_frames - 1
-
     def _ahead(j: int) -> Callable[[], np.ndarray]:
         # Run by the engine's prior worker, not in this callback: an asynchronous request,
         # so a broken frame j fails only the worker's prefetch, never this pair's frames.
@@ -270,8 +353,7 @@ def _interp_clip(rgb: vs.VideoNode, rgb_a: vs.VideoNode, rgb_b: vs.VideoNode, rm
             return lambda: _array(frame)
 
         # the next pair's prior is computed during this pass (VapourSynth asks for it too late)
-        ahead = (_ahead(i + 2), rmap.times_of(i + 1)) if engine.flow_prior != "none" and i + 2 <= last else None
-        image, spent = engine.render(i, t, as_array(fa), as_array(fb), rmap.times_of(i), ahead)
+        image, spent = engine.render(i, t, as_array(fa), as_array(fb), rmap.times_of(i), _ahead_frames(engine, rmap, i, _ahead))
         out = f[0].copy()
         for p in range(3):
             np.copyto(np.asarray(out[p]), image[p])
