@@ -6,6 +6,7 @@ frame by frame, bit for bit, with `vsugsp interpolate --codec ffv1`.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -13,14 +14,18 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import vapoursynth as vs
 
+import torch
+
 from vsugsp import cli
 from vsugsp.encode import write_video
+from vsugsp.model.io import resolve as resolve_weights
 from vsclips import moving
 from test_encode import decoded_planes
 
@@ -100,8 +105,13 @@ def chunk_counts(summary: str) -> tuple[int, int, int]:
     return int(m[1]), int(m[2]), int(m[3])
 
 
-def test_render_matches_interpolate_at_a_fractional_rate(clips, tmp_path, capsys):
+def test_render_matches_interpolate_at_a_fractional_rate(clips, tmp_path, capsys, monkeypatch):
     out = tmp_path / "out.mkv"
+    # a folder of the default work dir's name holding a user's file (issue 24 item 2)
+    (tmp_path / "out.mkv.chunks").mkdir()
+    (tmp_path / "out.mkv.chunks" / "precious.txt").write_text("mine")
+    # the embedded cluster is our own: neither RAY_ADDRESS nor a `ray start` here is joined (item 6)
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
     code = cli.main(["render", str(clips["frac"]), "-o", str(out), *FRAC, *COMMON,
                      "--workers", "2", "--chunk", "16"])
     captured = capsys.readouterr()
@@ -113,7 +123,9 @@ def test_render_matches_interpolate_at_a_fractional_rate(clips, tmp_path, capsys
     assert "workers: 2 x 1 thread" in captured.out and "output:  60 frames" in captured.out
     assert "60/60 frames" in captured.err  # one bar over the whole render
     assert captured.out.startswith("input:")  # nothing but the summary on stdout (Ray's notices go to stderr)
-    assert not (tmp_path / "out.mkv.chunks").exists()  # the default work dir goes after success
+    # the default work dir loses the render's files after success, and only those
+    assert [p.name for p in (tmp_path / "out.mkv.chunks").iterdir()] == ["precious.txt"]
+    assert (tmp_path / "out.mkv.chunks" / "precious.txt").read_text() == "mine"
 
 
 def test_render_matches_interpolate_across_scene_cuts_at_chunk_boundaries(clips, tmp_path, capsys):
@@ -124,8 +136,13 @@ def test_render_matches_interpolate_across_scene_cuts_at_chunk_boundaries(clips,
     assert all(np.array_equal(p, q) for p, q in zip(ref[25], src[12]))
     assert not all(np.array_equal(p, q) for p, q in zip(ref[9], src[4]))  # inside a shot: interpolated
     out, work = tmp_path / "out.mp4", tmp_path / "work"
-    code = cli.main(["render", str(clips["cuts"]), "-o", str(out), *CUTS, *COMMON,
-                     "--workers", "2", "--chunk", "12", "--work-dir", str(work)])
+    # the preset and the weights by path: the same values and bytes as `fast` and `small`
+    preset, weights = tmp_path / "mine.yaml", tmp_path / "w.pt"
+    preset.write_text("base: fast\n")
+    weights.write_bytes(resolve_weights("small").read_bytes())
+    command = ["render", str(clips["cuts"]), "-o", str(out), *CUTS, *COMMON, "--preset", str(preset),
+               "--model", str(weights), "--workers", "2", "--chunk", "12", "--work-dir", str(work)]
+    code = cli.main(command)
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert assert_same_frames(out, clips["cuts-ref"]) == 36
@@ -133,10 +150,27 @@ def test_render_matches_interpolate_across_scene_cuts_at_chunk_boundaries(clips,
     assert [(c["start"], c["stop"]) for c in manifest["chunks"]] == [(0, 12), (12, 24), (24, 36)]
     # a named work dir is kept: the same command again renders nothing and stitches the same file
     first = out.read_bytes()
-    assert cli.main(["render", str(clips["cuts"]), "-o", str(out), *CUTS, *COMMON,
-                     "--workers", "2", "--chunk", "12", "--work-dir", str(work)]) == 0
+    assert cli.main(command) == 0
     assert chunk_counts(capsys.readouterr().out) == (3, 0, 3)
     assert out.read_bytes() == first
+    # what is behind the same paths changed: the chunks are stale, refused, nothing touched (issue 24 item 1)
+    before = {p.name: p.read_bytes() for p in work.iterdir()}
+    preset.write_text("base: fast\nthreshold: 0.7\n")
+    assert cli.main(command) == 2
+    assert "holds chunks of a different render (changed: settings.threshold)" in capsys.readouterr().err
+    preset.write_text("base: fast\n")
+    torch.save(_other_weights(weights), weights)
+    assert cli.main(command) == 2
+    assert "holds chunks of a different render (changed: weights_sha256)" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in work.iterdir()} == before and out.read_bytes() == first
+
+
+def _other_weights(path: Path) -> dict:
+    """The payload of the weights file at ``path`` with one tensor nudged: a valid file of other bytes."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    name = next(iter(payload["state_dict"]))
+    payload["state_dict"][name] = payload["state_dict"][name] + 1e-3
+    return payload
 
 
 def test_a_two_node_cluster_renders_the_same_frames(clips, tmp_path, capsys, monkeypatch):
@@ -160,6 +194,7 @@ def test_a_two_node_cluster_renders_the_same_frames(clips, tmp_path, capsys, mon
     assert code == 0, captured.err
     assert assert_same_frames(out, clips["frac-ref"]) == 60
     assert "workers: 2 x 1 thread on 2 node(s)" in captured.out
+    assert not (tmp_path / "out.mkv.chunks").exists()  # the default work dir, emptied, goes after success
 
 
 def _render_proc(clips: dict[str, Path], out: Path, work: Path, chunk: int = 12) -> subprocess.Popen:
@@ -170,8 +205,19 @@ def _render_proc(clips: dict[str, Path], out: Path, work: Path, chunk: int = 12)
     )
 
 
-def _chunk_workers() -> dict[int, str]:
-    """pid -> title of the processes running a vsugsp chunk task ('ray::vsugsp-chunk-K')."""
+def _parent(pid: int) -> int:
+    """The parent of ``pid`` (0 when it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat[stat.rindex(")") + 2:].split()[1])
+
+
+def _chunk_workers(root: int) -> dict[int, str]:
+    """pid -> title of the processes running a vsugsp chunk task ('ray::vsugsp-chunk-K') of the
+    render ``root`` (its embedded cluster's workers descend from it); never another render's,
+    such as a test run beside this one."""
     found = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
@@ -180,7 +226,11 @@ def _chunk_workers() -> dict[int, str]:
             except OSError:
                 continue
             if title.startswith("ray::vsugsp-chunk-"):
-                found[int(entry.name)] = title
+                pid = ancestor = int(entry.name)
+                while ancestor > 1 and ancestor != root:
+                    ancestor = _parent(ancestor)
+                if ancestor == root:
+                    found[pid] = title
     return found
 
 
@@ -203,7 +253,7 @@ def test_a_worker_killed_mid_chunk_is_retried(clips, tmp_path):
     try:
         deadline = time.monotonic() + 240
         while killed is None and proc.poll() is None and time.monotonic() < deadline:
-            for pid in _chunk_workers():
+            for pid in _chunk_workers(proc.pid):
                 chunk_file = _encoding(pid)
                 if chunk_file is not None:
                     os.kill(pid, signal.SIGKILL)
@@ -224,12 +274,15 @@ def test_a_worker_killed_mid_chunk_is_retried(clips, tmp_path):
     shutil.rmtree(killed.parent, ignore_errors=True)  # the killed worker could not clean up
 
 
-def _stop_after(proc: subprocess.Popen, work: Path, chunks: int, sig: int) -> tuple[int, str]:
-    """Send ``sig`` once the manifest records ``chunks`` chunks; returns (exit code, stderr)."""
+def _stop_after(proc: subprocess.Popen, work: Path, chunks: int, sig: int,
+                meanwhile: Callable[[], None] = lambda: None) -> tuple[int, str]:
+    """Send ``sig`` once the manifest records ``chunks`` chunks, after calling
+    ``meanwhile()`` (the render still running); returns (exit code, stderr)."""
     deadline = time.monotonic() + 240
     while proc.poll() is None and time.monotonic() < deadline:
         try:
             if len(json.loads((work / "manifest.json").read_text())["chunks"]) >= chunks:
+                meanwhile()
                 proc.send_signal(sig)
                 break
         except (OSError, ValueError, KeyError):
@@ -246,8 +299,19 @@ def _recorded(work: Path) -> int:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_an_interrupted_render_resumes_with_only_the_missing_chunks(clips, tmp_path, capsys, sig):
     out, work = tmp_path / "out.mkv", tmp_path / "work"
-    code, err = _stop_after(_render_proc(clips, out, work), work, 1, sig)
+    second: list[tuple[int, float, str]] = []
+
+    def render_again() -> None:  # the same render into the same work dir, while the first one runs
+        began = time.monotonic()
+        code = cli.main(["render", str(clips["long"]), "-o", str(out), *CUTS, *COMMON,
+                         "--workers", "2", "--chunk", "12", "--work-dir", str(work)])
+        second.append((code, time.monotonic() - began, capsys.readouterr().err))
+
+    code, err = _stop_after(_render_proc(clips, out, work), work, 1, sig, render_again)
     assert code == 128 + sig and f"stopped by {sig.name}; the finished chunks are kept" in err, err
+    # refused at once, one line (issue 24 item 6); the first render went on undisturbed
+    assert second and second[0][0] == 2 and second[0][1] < 15, second
+    assert "is in use by another render (pid" in second[0][2] and len(second[0][2].strip().splitlines()) == 1
     done = _recorded(work)
     assert 0 < done < 16 and not out.exists() and not list(tmp_path.glob(".out.*"))
     assert cli.main(["render", str(clips["long"]), "-o", str(out), *CUTS, *COMMON,
@@ -268,3 +332,32 @@ def test_render_arguments_are_checked(clips, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(["render", str(clips["frac"]), "-o", str(tmp_path / "x.mkv"), "--chunk", "0"])
     assert exit_.value.code == 2 and "--chunk: '0' must be at least 1" in capsys.readouterr().err
+
+
+class _FullDisk:
+    """``os`` as the render driver sees it on a full disk: every fsync fails with ENOSPC."""
+
+    def __getattr__(self, name: str):
+        return getattr(os, name)
+
+    @staticmethod
+    def fsync(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_in_the_work_dir_names_the_path_and_loses_nothing(clips, tmp_path, capfd, monkeypatch):
+    import vsugsp.render.run as run
+
+    out, work = tmp_path / "out.mkv", tmp_path / "work"
+    out.write_bytes(b"the previous output")
+    monkeypatch.setattr(run, "os", _FullDisk())
+    code = cli.main(["render", str(clips["frac"]), "-o", str(out), *FRAC, *COMMON, "--workers", "2",
+                     "--chunk", "16", "--work-dir", str(work)])
+    err = capfd.readouterr().err
+    assert code == 2, err
+    assert re.search(r"vsugsp: error: cannot write chunk '.*work/chunk-0000\d\d-.*\.nut': No space left on "
+                     r"device; free some space there or name another --work-dir", err), err
+    assert "died" not in err and "Traceback" not in err, err  # no Ray "worker died" noise
+    assert out.read_bytes() == b"the previous output"
+    assert not list(work.glob("*.tmp")) and not list(work.glob("*.nut"))
+    assert not list(tmp_path.glob(".out.*"))

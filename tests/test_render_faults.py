@@ -261,3 +261,44 @@ def test_a_worker_refuses_weights_other_than_the_renders(tmp_path, monkeypatch):
     ok = ChunkJob("in.mkv", None, {"factor": 2, "preset": cfg}, Chunk(0, 0, 2), "ffv1", 18, 1,
                   sha256_file(resolve(cfg.model)))
     assert render_chunk(ok).chunk == Chunk(0, 0, 2)
+
+
+# ---------------------------------------------------------------- item 7: the hang behind the flaky kill test
+
+_LATE_PRIOR = """
+import sys, time
+import vapoursynth as vs
+from vsclips import moving
+import vsugsp.cli
+from vsugsp.once import OnceCache
+from vsugsp.render.plan import Chunk
+from vsugsp.render.tasks import ChunkJob, render_chunk
+
+original = OnceCache.prefetch
+
+def late(self, key, compute, uses=1):
+    def slow():
+        time.sleep(0.3)  # a busy machine: the prior worker runs late, after claiming the pair
+        return compute()
+    return original(self, key, slow, uses)
+
+OnceCache.prefetch = late
+src = moving(vs.YUV420P8, 64, 48, length=4, fps=(24, 1))
+vsugsp.cli.open_source = lambda path, frames=None: src
+job = ChunkJob("in.mkv", None, {"factor": 2, "preset": "fast", "device": "cpu"}, Chunk(0, 0, 6), "ffv1", 18, 1)
+print("frames", sum(render_chunk(job).work[k] for k in ("frames_interpolated", "frames_passed")))
+"""
+
+
+def test_a_one_thread_worker_does_not_hang_when_the_prior_worker_runs_late():
+    """A one-thread chunk task (2 workers on 2 cores) whose prior worker is slow to ask
+    VapourSynth for frame i + 2: with one VapourSynth thread, blocked in pair i + 1's
+    callback waiting for that prior, the request was never served (issue 24 item 7)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent),
+                                                         os.environ.get("PYTHONPATH", "")])}
+    try:
+        proc = subprocess.run([sys.executable, "-c", _LATE_PRIOR], capture_output=True, text=True,
+                              timeout=90, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the chunk task hung (VapourSynth's only thread waiting on the prior worker)")
+    assert proc.returncode == 0 and "frames 6" in proc.stdout, proc.stderr

@@ -82,7 +82,8 @@ def cmd_render(args: argparse.Namespace) -> int:
         crf=args.crf, chunk_frames=args.chunk, work_dir=args.work_dir, workers=args.workers,
         threads=args.threads, address=args.address, streams=streams,
     )
-    with _stop_signals() as received:
+    # Ray prints its notices (a lost worker, ...) on stdout; stdout holds the summary only.
+    with _stop_signals() as received, contextlib.redirect_stdout(sys.stderr):
         try:
             report = render(settings, progress=Progress())
         except KeyboardInterrupt as exc:

@@ -80,13 +80,26 @@ class ChunkResult:
     setup_seconds: float = 0.0
 
 
+#: Fewest VapourSynth threads a worker runs, whatever its share of the cores.
+MIN_VS_THREADS = 2
+
+
 def _use_threads(threads: int) -> None:
+    """``threads`` for PyTorch (the network's work); at least :data:`MIN_VS_THREADS` for VapourSynth.
+
+    With one VapourSynth thread a chunk can hang for good: the engine's prior
+    worker claims pair i + 1's prior and then asks VapourSynth for source frame
+    i + 2, while the one VapourSynth thread, already in pair i + 1's callback,
+    waits for that very prior (issue 24 item 7: a worker stuck at 171/192
+    frames on a busy machine). A second thread serves the request; it mostly
+    waits, so the cores are not oversubscribed.
+    """
     import torch
     import vapoursynth as vs
 
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
-    vs.core.num_threads = threads
+    vs.core.num_threads = max(threads, MIN_VS_THREADS)
 
 
 def _check_weights(job: ChunkJob) -> None:
