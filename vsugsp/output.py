@@ -63,7 +63,7 @@ def check_output(path: str | Path, codec: str | None = None) -> Path:
     if not folder.is_dir():
         raise ValueError(f"vsugsp: output {str(p)!r}: {str(folder)!r} is not a folder")
     if folder == p.absolute().parent:  # creating a file there is the only sure test (root, /proc, read-only mounts)
-        _create_temp(p, "check")[0].unlink()
+        _create_temp(p, "check")[0].unlink(missing_ok=True)  # a concurrent run's remove_stale may be first
     elif not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"vsugsp: cannot write output {str(p)!r}: the folder {str(folder)!r} is not writable")
     if codec is not None:
