@@ -1,4 +1,4 @@
-"""Variable-frame-rate sources: how far a constant rate moves their frames, and output times that follow their timestamps.
+"""Variable-frame-rate sources: how far a constant rate moves their frames; output times following theirs.
 
 The filter sees a clip at one constant rate (bestsource gives every decoded
 frame once, at the rate FFmpeg reports), so a source whose timestamps do not
