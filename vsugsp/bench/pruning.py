@@ -62,7 +62,7 @@ def run(size=(720, 1280), width="small", device="cpu", repeat=3, backend=None, s
 
     torch.manual_seed(seed)
     # the filter's factory (backend choice and self-check included), untrained weights, no prior, fp32
-    settings = load_preset("balanced", device=device, backend=backend or "auto", precision="fp32",
+    settings = load_preset("balanced", mode="pruned", device=device, backend=backend or "auto", precision="fp32",
                            flow_prior="none", refine=["flow", "fusion", "rgb"], max_density=None)
     pruned = build_interpolator(settings, UGSPNet(ModelConfig(width=width)))
     dense = build_interpolator(load_preset(settings, mode="dense"), pruned.net)
