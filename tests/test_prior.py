@@ -248,26 +248,116 @@ def test_data_workers_attach_the_prior_and_the_loop_masks_it():
     assert all(k or z for k, z in zip(kept, zeroed))
 
 
+_PROBE = """
+import sys, numpy as np, cv2
+cv2.setNumThreads(1)
+rng = np.random.default_rng(0)
+for line in sys.stdin:
+    h, w, preset = line.split()
+    d = cv2.DISOpticalFlow_create(getattr(cv2, "DISOPTICAL_FLOW_PRESET_" + preset.upper()))
+    a, b = (rng.integers(0, 256, (int(h), int(w)), dtype=np.uint8) for _ in range(2))
+    try:
+        d.calc(a, b, None), d.calc(b, a, None)
+        print(h, w, preset, "ok", flush=True)
+    except cv2.error:
+        print(h, w, preset, "error", flush=True)
+"""
+
+#: issue 24 item 5, as height×width: 64×8 and 128×8 crashed the process inside DIS,
+#: the wide ones failed every frame with "inv_scale_x > 0" from its pyramid's resize
+ISSUE_SIZES = [(8, 64), (8, 128), (8, 1024), (12, 4096), (8, 8192), (10, 320)]
+
+
+def _opencv_on(sizes):
+    """OpenCV's answer per (h, w, preset), in a child process: "ok", "error", or "crash" for the first that kills it."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _PROBE], input="".join(f"{h} {w} {p}\n" for h, w, p in sizes),
+                          capture_output=True, text=True, timeout=120)
+    seen = {(int(h), int(w), p): r for h, w, p, r in (line.split() for line in proc.stdout.splitlines())}
+    if proc.returncode != 0:
+        seen[sizes[len(seen)]] = "crash"
+    return seen
+
+
 @needs_cv2
-def test_fits_is_what_opencv_takes():
+def test_geometry_is_opencvs():
     cv2 = prior.cv2_module()
-    d = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    rng = np.random.default_rng(0)
-    for h in range(1, 16):
-        for w in (1, 2, 7, 8, 11, 12, 13, 40):
-            a, b = (rng.integers(0, 256, (h, w), dtype=np.uint8) for _ in range(2))
-            try:
-                d.calc(a, b, None)
-                took = True
-            except cv2.error:
-                took = False
-            assert took == prior.fits(h, w), (h, w)
-    with pytest.raises(ValueError, match=r"vsugsp: the DIS flow prior needs frames of at least 8×12 pixels, got 1×1"):
-        prior.pair_flow(torch.zeros(1, 3, 1, 1), torch.zeros(1, 3, 1, 1))
+    for name, (patch, finest) in prior.PRESET_GEOMETRY.items():
+        d = cv2.DISOpticalFlow_create(getattr(cv2, prior.PRESETS[name]))
+        assert (d.getPatchSize(), d.getFinestScale()) == (patch, finest), name
 
 
 @needs_cv2
-@pytest.mark.parametrize("size", [(1, 1), (2, 1), (1, 2), (11, 11), (7, 40)])
+def test_every_size_fits_accepts_runs_in_opencv():
+    # the boundary region densely (both orientations), plus wide and tall strips; in a child
+    # process because a wrong answer here would crash pytest itself
+    sizes = sorted({(h, w, p) for p in ("medium", "fast") for a in range(6, 34, 3) for b in range(6, 140, 7)
+                    for h, w in ((a, b), (b, a)) if prior.fits(h, w, p)}
+                   | {(h, w, "medium") for h in (16, 17, 24, 32) for w in (64, 128, 256, 1024, 4096)
+                      if prior.fits(h, w)})
+    assert len(sizes) > 300
+    seen = _opencv_on(sizes)
+    assert all(v == "ok" for v in seen.values()), {k: v for k, v in seen.items() if v != "ok"}
+    assert len(seen) == len(sizes)
+
+
+_PRIOR_CALLS = """
+import numpy as np, torch
+from vsugsp.model import prior
+for h, w in SIZES:
+    a = torch.rand(1, 3, h, w)
+    got = [prior.prior_for(s, a, a) is None for s in ("dis", "dis-fast")]
+    for call in (lambda: prior.pair_flow(a, a), lambda: prior.pair_flow_np(*[np.zeros((h, w), np.uint8)] * 2)):
+        try:
+            call()
+            got.append("ran")
+        except ValueError as e:
+            got.append(str(e))
+    print(repr((h, w, got)), flush=True)
+"""
+
+
+def _prior_calls(sizes):
+    """The prior functions on frames of ``sizes`` in a child process (a wrong guard would crash it): {size: answers}."""
+    import ast
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", f"SIZES = {sizes!r}\n" + _PRIOR_CALLS],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    return {(h, w): got for h, w, got in map(ast.literal_eval, proc.stdout.splitlines())}
+
+
+@needs_cv2
+def test_the_issues_sizes_are_refused_and_did_fail_in_opencv():
+    seen = _opencv_on([(h, w, "medium") for h, w in ISSUE_SIZES])
+    assert set(seen.values()) <= {"error", "crash"}  # one crash ends the probe; the next ones are not reached
+    for h, w in ISSUE_SIZES:
+        assert not any(prior.fits(h, w, p) for p in prior.PRESET_GEOMETRY), (h, w)
+    for (h, w), got in _prior_calls(ISSUE_SIZES).items():
+        assert got[:2] == [True, True], (h, w)  # prior_for: no prior, the network runs alone
+        assert f"cannot take {w}×{h} frames" in got[2] and "cannot take" in got[3], (h, w, got)
+    # the smallest frames OpenCV refuses outright
+    assert not prior.fits(1, 1) and not prior.fits(7, 40) and not prior.fits(11, 11)
+    assert prior.fits(8, 12) and prior.fits(8, 39) and not prior.fits(8, 40) and prior.fits(40, 8)
+
+
+@needs_cv2
+def test_half_size_prior_falls_back_to_full_size_where_the_half_frame_does_not_fit():
+    # 16×96 fits; its half, 8×48, makes OpenCV pick a 2-level pyramid for an 8-line frame (crashed)
+    assert prior.fits(16, 96) and not prior.fits(8, 48)
+    got = _prior_calls([(16, 96)])[(16, 96)]
+    assert got == [False, False, "ran", "ran"]
+    a = _textured(16, 96)
+    b = torch.roll(a, shifts=(0, 2), dims=(-2, -1))
+    assert torch.equal(prior.prior_for("dis-fast", a, b), prior.pair_flow(a, b))  # the full-size flow
+
+
+@needs_cv2
+@pytest.mark.parametrize("size", [(1, 1), (2, 1), (1, 2), (11, 11), (7, 40), (64, 8), (320, 10)])
 def test_tiny_frames_run_without_the_prior(net, size):
     import vapoursynth as vs
 

@@ -9,12 +9,15 @@ strong on large motion, exactly where a small network trained on small crops is 
 
 OpenCV (``opencv-python-headless``) is needed only when a prior is asked for.
 
-DIS needs frames of at least 8 pixels on the short side and 12 on the long side
-(:func:`fits`); smaller frames run without the prior.  Non-finite samples (NaN,
+DIS needs every level of its pyramid to hold a whole patch, and OpenCV picks the
+pyramid's depth from the width, so short frames need a bounded width too (e.g. 8
+pixels high: at most 39 wide; :func:`fits`, checked after any downscaling); frames it
+cannot take run without the prior.  Non-finite samples (NaN,
 infinity) read as 0.
 """
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 
@@ -103,29 +106,68 @@ def describe(setting: str, device: "str | torch.device" = "cpu") -> str:
 
 def prior_for(setting: str, img0: torch.Tensor, img1: torch.Tensor) -> torch.Tensor | None:
     """The pair flow a resolved ``flow_prior`` setting gives for B×3×H×W frames; None for "none" or tiny frames."""
-    if setting == "none" or not fits(img0.shape[-2], img0.shape[-1]):
+    if setting == "none":
         return None
     preset, scale = VARIANTS[setting]
+    if not fits(img0.shape[-2], img0.shape[-1], preset):
+        return None
     return pair_flow(img0, img1, preset, scale)
 
 
-#: The smallest frame DIS takes (OpenCV's patch size is 8; its coarsest level needs 12 on one side).
-MIN_SHORT_SIDE, MIN_LONG_SIDE = 8, 12
+#: (patch size, finest pyramid scale) of OpenCV's DIS presets (OpenCV 4.x/5.x defaults).
+PRESET_GEOMETRY: dict[str, tuple[int, int]] = {"ultrafast": (8, 2), "fast": (8, 2), "medium": (8, 1)}
 
 
-def fits(height: int, width: int) -> bool:
-    """True when DIS can compute a flow for ``height``×``width`` frames (smaller ones run without the prior)."""
-    return min(height, width) >= MIN_SHORT_SIDE and max(height, width) >= MIN_LONG_SIDE
+def dis_levels(height: int, width: int, preset: str = "medium") -> tuple[int, int] | None:
+    """OpenCV DIS's coarsest pyramid scale and patch size for a ``height``×``width`` frame (None: it refuses).
+
+    OpenCV's own choice, restated: the coarsest scale is the smaller of round(log2(long
+    side / 4·patch)) and floor(log2(short side / patch)) (C truncation toward zero).  When
+    that falls below the preset's finest scale, OpenCV (4.8+) re-picks it from the
+    *width alone* as floor(log2(2·width / (5·patch))), so a wide, short frame gets a
+    pyramid deeper than its height allows.
+    """
+    patch, finest = PRESET_GEOMETRY[preset]
+    if height < 1 or width < 1:
+        return None
+    coarsest = min(int(math.log(max(height, width) / (4.0 * patch)) / math.log(2.0) + 0.5),
+                   int(math.log(min(height, width) / patch) / math.log(2.0)))
+    if coarsest < 0:
+        return None  # OpenCV: "The input image must have either width or height >= 12"
+    if coarsest < finest:
+        coarsest = max(0, math.floor(math.log2(2.0 * width / (5.0 * patch))))
+    return coarsest, patch
+
+
+def fits(height: int, width: int, preset: str = "medium") -> bool:
+    """True when DIS ``preset`` computes a flow for ``height``×``width`` frames safely (else: run without it).
+
+    Safe means every pyramid level OpenCV builds holds a whole patch (8 pixels) on both
+    sides.  Below that OpenCV 5.1 raises ``inv_scale_x > 0`` (a level 0 pixels high:
+    1024×8, 4096×12, 8192×8, 320×10) or reads outside its buffers and crashes the
+    process (64×8, 128×8, 48×8, 64×12, 128×16 with "fast").  Checked against OpenCV on
+    11,376 sizes from 1 to 8192 pixels (tests/test_prior.py runs a sample in a child process).
+    """
+    if preset not in PRESET_GEOMETRY:
+        raise ValueError(f"vsugsp: DIS preset must be one of {sorted(PRESET_GEOMETRY)}, got {preset!r}")
+    levels = dis_levels(height, width, preset)
+    if levels is None:
+        return False
+    coarsest, patch = levels
+    return min(height, width) >> coarsest >= patch
 
 
 def dis(preset: str, shape: tuple[int, int]):
     """This thread's DIS object for ``preset`` ("ultrafast", "fast", "medium") and H×W ``shape``.
 
     A new object first computes a zero pair of ``shape``, so every object of that
-    size is in the same state however many pairs it has computed.
+    size is in the same state however many pairs it has computed.  A shape that
+    :func:`fits` refuses raises ValueError (OpenCV would crash the process on some).
     """
     if preset not in PRESETS:
         raise ValueError(f"vsugsp: DIS preset must be one of {sorted(PRESETS)}, got {preset!r}")
+    if not fits(shape[0], shape[1], preset):
+        raise ValueError(f"vsugsp: DIS ({preset}) cannot take {shape[1]}×{shape[0]} frames safely (see prior.fits)")
     cv2 = cv2_module()
     cache = getattr(_local, "dis", None)
     if cache is None:
@@ -189,15 +231,16 @@ def pair_flow(img0: torch.Tensor, img1: torch.Tensor, preset: str = "medium", sc
         raise ValueError(f"vsugsp: prior scale={scale!r}; allowed: 0 < scale <= 1")
     if img0.shape != img1.shape or img0.dim() != 4 or img0.shape[1] != 3:
         raise ValueError(f"vsugsp: frames must both be B×3×H×W, got {tuple(img0.shape)} and {tuple(img1.shape)}")
-    if not fits(img0.shape[2], img0.shape[3]):
-        raise ValueError(f"vsugsp: the DIS flow prior needs frames of at least {MIN_SHORT_SIDE}×{MIN_LONG_SIDE} "
-                         f"pixels, got {img0.shape[3]}×{img0.shape[2]}; run smaller frames without it")
+    if not fits(img0.shape[2], img0.shape[3], preset):
+        raise ValueError(f"vsugsp: the DIS flow prior cannot take {img0.shape[3]}×{img0.shape[2]} frames (OpenCV's "
+                         f"DIS needs 8 pixels on each side at every pyramid level, whose depth it picks from the "
+                         f"width); run them without it")
     a = img0.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
     b = img1.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
     out = np.empty((a.shape[0], 4, a.shape[1], a.shape[2]), np.float32)
     h, w = a.shape[1:3]
-    sh, sw = max(MIN_SHORT_SIDE, round(h * scale)), max(MIN_LONG_SIDE, round(w * scale))
-    small = (sh, sw) != (h, w) and fits(sh, sw)
+    sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+    small = (sh, sw) != (h, w) and fits(sh, sw, preset)  # else DIS runs on the full-size frames
     for i in range(a.shape[0]):
         g0, g1 = gray_u8(a[i]), gray_u8(b[i])
         if small:
