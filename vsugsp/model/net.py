@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..sparse.backends import MaskedBackend, get_backend, join_parts
+from ..sparse.tiles import TILE
 from .blocks import DecoderBlock, Encoder
 from .config import ModelConfig
 from .masks import cap_mask, compute_prob, hard_mask, nest, soft_mask, tile_union
@@ -34,6 +35,12 @@ STATIC_TOL = 2.0 / 255.0
 STATIC_RADIUS = 16
 #: The input is padded to a multiple of this (the encoder's total stride).
 ALIGN = 16
+#: Side (px, at each pruned level's own resolution) of the tiles hard masks are decided
+#: in, whatever the backend: the CPU tile backend's unit of work.  A per-pixel backend
+#: (the CUDA kernels, the reference) given the same tiles computes the same pixels, so a
+#: preset gives the same frames on every device; with per-pixel masks on CUDA the
+#: ``realtime`` preset lost 0.5-1.2 dB against the CPU (issue 22).
+MASK_TILE = TILE
 
 
 @dataclass
@@ -144,7 +151,8 @@ def static_weight(img0: torch.Tensor, img1: torch.Tensor, flow: torch.Tensor,
 
 
 def _as_time(t, batch: int, ref: torch.Tensor) -> torch.Tensor:
-    t = torch.as_tensor(t, dtype=ref.dtype, device=ref.device)
+    """``t`` as a B×1×1×1 fp32 tensor on ``ref``'s device (fp16 would move t = 0.4 by 1e-4)."""
+    t = torch.as_tensor(t, dtype=torch.float32, device=ref.device)
     if t.dim() == 0:
         t = t.expand(batch)
     t = t.reshape(-1)
@@ -180,12 +188,14 @@ class UGSPNet(nn.Module):
     def encode(self, img: torch.Tensor, scale: float = 1.0) -> Features:
         """Encoder pyramid of B×3×H×W frames in [0, 1] (depends on that frame only)."""
         h, w = img.shape[-2:]
-        x = img
+        # Resized and centred in fp32 (no-ops on fp32 frames): a half frame is rounded once,
+        # after them (and the CPU has no half antialiased resize).
+        x = img.float()
         sh, sw = h, w
         if scale != 1.0:
             sh, sw = max(ALIGN, round(h * scale)), max(ALIGN, round(w * scale))
             x = F.interpolate(x, size=(sh, sw), mode="bilinear", align_corners=False, antialias=True)
-        x = x - x.mean(dim=(2, 3), keepdim=True)
+        x = (x - x.mean(dim=(2, 3), keepdim=True)).to(img.dtype)
         ph, pw = -x.shape[-2] % ALIGN, -x.shape[-1] % ALIGN
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
@@ -220,9 +230,10 @@ class UGSPNet(nn.Module):
         cached :meth:`encode` results of the two frames (same ``scale``).
         max_density: pruned mode's cap on the fraction of pixels computed per level,
         in (0, 1]: one number for every level or one per level (1/8, 1/4, 1/2 size);
-        the pixels most likely to need computing are kept (None: no cap).  A backend
-        that computes whole tiles (``backend.tile``; the tile backend's 16 px) gets its
-        masks widened to the tiles they touch, and its cap counts tiles.
+        the pixels most likely to need computing are kept (None: no cap).  Hard masks are
+        widened to the tiles they touch and the cap counts tiles: the backend's own tile
+        (``backend.tile``) when it computes whole tiles, else :data:`MASK_TILE` (the
+        CPU tile backend's), so every backend and device computes the same pixels.
         pair_flow: optional flow prior, B×4×H×W at the frame's size in pixels: the pair's
         flows 0→1 and 1→0 (:mod:`vsugsp.model.prior`).  Every decoder level then starts from
         the prior's linear-motion flows from t at that level's detail (area-averaged) and the
@@ -342,11 +353,10 @@ class UGSPNet(nn.Module):
                     m = forced[i]
                 else:
                     m = nest(hard_mask(logits, threshold), parent)
-                    tile = backend.tile
+                    tile = backend.tile or MASK_TILE  # per tile on every backend (see MASK_TILE)
                     if caps is not None:
                         m = cap_mask(m, compute_prob(logits), caps[i], tile)
-                    if tile:  # the CPU computes whole tiles: keep every pixel it pays for
-                        m = tile_union(m, tile)
+                    m = tile_union(m, tile)  # keep every pixel a tile backend pays for
                 masks.append(m)
                 parent = m
                 y, done = block.forward_pruned(x, m, backend)
@@ -387,8 +397,9 @@ class UGSPNet(nn.Module):
         if "rgb" not in refine:
             res = torch.zeros_like(res)
         w0 = torch.sigmoid(occ)
-        warped0 = backwarp(img0, flow[:, :2])
-        warped1 = backwarp(img1, flow[:, 2:])
+        # the frames are sampled and composed in fp32 (no half rounding of the output)
+        warped0 = backwarp(img0.float(), flow[:, :2])
+        warped1 = backwarp(img1.float(), flow[:, 2:])
         image = w0 * warped0 + (1 - w0) * warped1 + res
         still = static_weight(img0, img1, flow)
         image = torch.lerp(image, 0.5 * (img0.float() + img1.float()), still).clamp(0, 1)
