@@ -66,7 +66,7 @@ def test_cpu_backend_equals_reference_on_predicted_masks(net):
     from vsugsp.model.masks import hard_mask, tile_union
 
     a, b = _pair(2, 64, 80, seed=3)
-    ref = net(a, b, 0.5, mode="pruned", backend="reference")
+    ref = net(a, b, 0.5, mode="pruned", backend="reference", mask_tile=None)  # per pixel
     cpu = net(a, b, 0.5, mode="pruned", backend=TILES4, max_density=0.5)
     dens = [float(m.float().mean()) for m in cpu.masks]
     assert all(0.0 < d < 1.0 for d in dens), dens  # the masks really prune something
@@ -74,7 +74,8 @@ def test_cpu_backend_equals_reference_on_predicted_masks(net):
     for m in cpu.masks:
         assert torch.equal(tile_union(m, TILES4.tile), m)
     uncapped = net(a, b, 0.5, mode="pruned", backend=TILES4)
-    assert torch.equal(uncapped.masks[0], tile_union(hard_mask(ref.mask_logits[0], 0.5), TILES4.tile))
+    assert torch.equal(ref.masks[0], hard_mask(ref.mask_logits[0], 0.5))
+    assert torch.equal(uncapped.masks[0], tile_union(ref.masks[0], TILES4.tile))
     # ... and on those masks it computes exactly what the per-pixel reference computes
     same = net(a, b, 0.5, mode="pruned", backend="reference", masks=cpu.masks)
     assert torch.allclose(same.image, cpu.image, atol=1e-5)
@@ -213,6 +214,8 @@ def test_bad_arguments():
         net(a, b, 0.5, scale=0)
     with pytest.raises(ValueError, match="B×3×H×W"):
         net(a, b[:, :, :16], 0.5)
+    with pytest.raises(ValueError, match="mask_tile=0"):
+        net(a, b, 0.5, mask_tile=0)
     with pytest.raises(ValueError, match="width='huge'"):
         ModelConfig(width="huge")
 

@@ -219,6 +219,7 @@ class UGSPNet(nn.Module):
         max_density: float | Sequence[float] | None = None,
         pair_flow: torch.Tensor | None = None,
         refine: "frozenset[str] | Sequence[str]" = REFINE,
+        mask_tile: int | None = MASK_TILE,
     ) -> UGSPOutput:
         """Interpolate between B×3×H×W frames in [0, 1] at time(s) t in (0, 1).
 
@@ -232,8 +233,9 @@ class UGSPNet(nn.Module):
         in (0, 1]: one number for every level or one per level (1/8, 1/4, 1/2 size);
         the pixels most likely to need computing are kept (None: no cap).  Hard masks are
         widened to the tiles they touch and the cap counts tiles: the backend's own tile
-        (``backend.tile``) when it computes whole tiles, else :data:`MASK_TILE` (the
-        CPU tile backend's), so every backend and device computes the same pixels.
+        (``backend.tile``) when it computes whole tiles, else ``mask_tile`` px (default
+        :data:`MASK_TILE`, the CPU tile backend's, so every backend and device computes the
+        same pixels; None: per-pixel masks on a per-pixel backend, e.g. training diagnostics).
         pair_flow: optional flow prior, B×4×H×W at the frame's size in pixels: the pair's
         flows 0→1 and 1→0 (:mod:`vsugsp.model.prior`).  Every decoder level then starts from
         the prior's linear-motion flows from t at that level's detail (area-averaged) and the
@@ -253,6 +255,8 @@ class UGSPNet(nn.Module):
             raise ValueError(f"vsugsp: scale={scale}; allowed: 0 < scale <= 1")
         caps = level_caps(max_density)
         refine = check_refine(refine)
+        if mask_tile is not None and (isinstance(mask_tile, bool) or not isinstance(mask_tile, int) or mask_tile < 1):
+            raise ValueError(f"vsugsp: mask_tile={mask_tile!r}; allowed: an integer ≥ 1 (px) or None (per pixel)")
         b, _, h, w = img0.shape
         tt = _as_time(t, b, img0)
         f0 = feats0 if feats0 is not None else self.encode(img0, scale)
@@ -286,7 +290,7 @@ class UGSPNet(nn.Module):
             result.dense = self._finish(dense, img0, img1, f0.net_size, fixed_macs, refine, tt)
             return result
         out = self._decode(y16, p0, p1, mode, get_backend(backend), threshold, masks, tau, caps, priors=priors,
-                           refine=refine)
+                           refine=refine, mask_tile=mask_tile)
         return self._finish(out, img0, img1, f0.net_size, fixed_macs, refine, tt)
 
     @staticmethod
@@ -309,7 +313,7 @@ class UGSPNet(nn.Module):
 
     # ------------------------------------------------------------------ decoders
     def _decode(self, y16, p0, p1, mode, backend, threshold, forced, tau, caps=None, iso=False,
-                priors=None, refine=frozenset(REFINE)) -> dict:
+                priors=None, refine=frozenset(REFINE), mask_tile=MASK_TILE) -> dict:
         c = self.config.channels
         flow = y16[:, :4].float()  # flows accumulate in fp32 (bf16 steps 0.25 px at 50 px)
         if priors is not None:  # the coarsest decoder predicted a residual to the prior
@@ -353,10 +357,11 @@ class UGSPNet(nn.Module):
                     m = forced[i]
                 else:
                     m = nest(hard_mask(logits, threshold), parent)
-                    tile = backend.tile or MASK_TILE  # per tile on every backend (see MASK_TILE)
+                    tile = backend.tile or mask_tile  # by default per tile on every backend (MASK_TILE)
                     if caps is not None:
                         m = cap_mask(m, compute_prob(logits), caps[i], tile)
-                    m = tile_union(m, tile)  # keep every pixel a tile backend pays for
+                    if tile:  # keep every pixel a tile backend pays for
+                        m = tile_union(m, tile)
                 masks.append(m)
                 parent = m
                 y, done = block.forward_pruned(x, m, backend)

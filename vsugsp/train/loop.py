@@ -246,7 +246,7 @@ def evaluate(net: UGSPNet, data: dict, chunk: int = 8, prior: bool = False) -> d
             pairs["prior_"] = pair_flow(sl["img0"], sl["img1"])
         for name, pf in pairs.items():
             d = net(sl["img0"], sl["img1"], sl["t"], mode="dense", pair_flow=pf)
-            p = net(sl["img0"], sl["img1"], sl["t"], mode="pruned", backend="reference", pair_flow=pf)
+            p = net(sl["img0"], sl["img1"], sl["t"], mode="pruned", backend="reference", pair_flow=pf, mask_tile=None)
             scores.setdefault(f"psnr_{name}dense", []).append(L.psnr(d.image, sl["gt"]))
             scores.setdefault(f"psnr_{name}pruned", []).append(L.psnr(p.image, sl["gt"]))
             if pf is None:
