@@ -128,7 +128,7 @@ def time_ms(fn: Callable[[], object], warmup: int, iters: int, repeats: int, dev
     return statistics.median(runs)
 
 
-def bench_layer(name, h, w, c, co, dtype, densities, args, gen, dev, backends=("reference", "tiles", "cuda", "cuda-e2e")) -> list[dict]:
+def bench_layer(name, h, w, c, co, dtype, densities, args, gen, dev, backends=BACKENDS) -> list[dict]:
     """Rows (one per density and backend, plus a ``best`` row per density) for one layer shape."""
     x = torch.randn(args.batch, c, h, w, generator=gen).to(dev, dtype).contiguous(memory_format=torch.channels_last)
     weight = (torch.randn(co, c, 3, 3, generator=gen) / math.sqrt(9 * c)).to(dev, dtype)

@@ -64,8 +64,9 @@ def plan_steps(device: str, tiny: bool, out: Path, py: str = sys.executable,
             Step("kernels", (py, "benchmarks/bench_kernels.py", "--device", device, "--tiny", "--layers", "1/2 small",
                              "--densities", "0.5", "--warmup", "0", "--iters", "1", "--repeats", "1",
                              "--out", j("kernels")), 60, "kernels", what="bench_kernels.py, every backend"),
-            Step("speed", (*vs, "bench", "speed", "--device", device, "--sizes", "64x48", "--presets", presets,
-                           "--warmup", "0", "--repeats", "1", "--e2e", "--e2e-frames", "2", "--json", j("speed")),
+            Step("speed", (*vs, "bench", "speed", "--device", device, "--modes", "pruned,dense,auto",
+                           "--sizes", "64x48", "--presets", presets, "--warmup", "0", "--repeats", "1",
+                           "--e2e", "--e2e-frames", "2", "--json", j("speed")),
                  120, "speed", what="bench speed, forward and --e2e"),
             Step("mpv", (*vs, "bench", "mpv", "--cases", f"360p:{device}", "--frames", "8", "--json", j("mpv")),
                  90, "mpv", what="bench mpv"),
@@ -84,11 +85,13 @@ def plan_steps(device: str, tiny: bool, out: Path, py: str = sys.executable,
         Step("kernels", (py, "benchmarks/bench_kernels.py", "--device", device, "--warmup", "3", "--iters", "10",
                          "--repeats", "2", "--densities", "1.0,0.5,0.25", "--out", j("kernels")), 45, "kernels",
              what="bench_kernels.py, every backend, 1080p layer shapes"),
-        Step("speed-1080p", (*vs, "bench", "speed", "--device", device, "--sizes", "1080p", "--presets", presets,
-                             "--repeats", "10", "--e2e", "--e2e-frames", "24", "--json", j("speed-1080p")), 75,
+        Step("speed-1080p", (*vs, "bench", "speed", "--device", device, "--modes", "pruned,dense,auto",
+                             "--sizes", "1080p", "--presets", presets, "--repeats", "10",
+                             "--e2e", "--e2e-frames", "24", "--json", j("speed-1080p")), 75,
              "speed-1080p", what="bench speed 1080p, forward and --e2e"),
-        Step("speed-720p", (*vs, "bench", "speed", "--device", device, "--sizes", "720p", "--presets", presets,
-                            "--repeats", "10", "--e2e", "--e2e-frames", "24", "--json", j("speed-720p")), 50,
+        Step("speed-720p", (*vs, "bench", "speed", "--device", device, "--modes", "pruned,dense,auto",
+                            "--sizes", "720p", "--presets", presets, "--repeats", "10",
+                            "--e2e", "--e2e-frames", "24", "--json", j("speed-720p")), 50,
              "speed-720p", what="bench speed 720p, forward and --e2e"),
         Step("mpv", (*vs, "bench", "mpv", "--cases", f"1080p:{device}", "--frames", "72", "--json", j("mpv")), 45,
              "mpv", what="bench mpv 1080p, 24000/1001 -> 60"),
@@ -112,7 +115,8 @@ def run_step(step: Step, budget_left: float, cwd: Path, out: Path) -> dict[str, 
                            "limit_s": round(limit, 1)}
     if limit < 5:
         return {**rec, "status": "skipped", "reason": "the run's time budget is spent", "seconds": 0.0}
-    env = {**os.environ, **step.env, "PYTHONPATH": os.pathsep.join(filter(None, [str(cwd), os.environ.get("PYTHONPATH")]))}
+    path = os.pathsep.join(filter(None, [str(cwd), os.environ.get("PYTHONPATH")]))  # vsugsp from this tree
+    env = {**os.environ, **step.env, "PYTHONPATH": path}
     t0 = time.monotonic()
     proc = subprocess.Popen(step.argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)  # its own process group: a timeout ends all of it
@@ -155,7 +159,9 @@ def headline(name: str, data: Any, log: str) -> str:
                 wins[r["best"]] = wins.get(r["best"], 0) + 1
             top = max(best, key=lambda r: r["speedup"]) if best else None
             text = "fastest per shape: " + ", ".join(f"{k} {v}" for k, v in sorted(wins.items()))
-            return text + (f"; best speed-up {top['speedup']:.2f}x ({top['layer']}, density {top['density']})" if top else "")
+            if top:
+                text += f"; best speed-up {top['speedup']:.2f}x ({top['layer']}, density {top['density']})"
+            return text
         if name.startswith("speed"):
             parts = []
             for r in data["results"]:

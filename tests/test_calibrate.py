@@ -199,3 +199,16 @@ def test_bench_speed_marks_what_auto_runs():
     cpu = rows()
     _mark_preset_mode(cpu, "auto", torch.device("cpu"))  # not measured there: pruned
     assert [r["preset_mode"] for r in cpu] == [False, True]
+
+
+def test_bench_speed_times_auto_as_the_filter_runs_it():
+    from vsugsp.bench.speed import run_speed
+
+    data = run_speed(devices=["cpu"], sizes=["64x48"], presets=["balanced"], model="random:small",
+                     modes=["auto", "dense"], warmup=0, repeats=1, input_kind="random")
+    rows = {r["mode"]: r for r in data["results"]}
+    assert rows["auto"]["status"] == "ok" and rows["auto"]["auto_mode"] == "pruned"  # a CPU runs pruned
+    assert rows["auto"]["preset_mode"] and not rows["dense"]["preset_mode"]
+    assert rows["auto"]["backend"] == "tiles" and rows["auto"]["macs"] < rows["dense"]["macs"]
+    with pytest.raises(ValueError, match="'pruned', 'dense' or 'auto'"):
+        run_speed(devices=["cpu"], sizes=["64x48"], presets=["balanced"], modes=["sparse"])

@@ -31,6 +31,7 @@ def test_the_gpu_run_has_every_step_within_eight_minutes(tmp_path):
     for size in ("1080p", "720p"):
         assert f"--sizes {size}" in cmd[f"speed-{size}"] and "--e2e" in cmd[f"speed-{size}"]
         assert "realtime,fast,balanced,quality" in cmd[f"speed-{size}"]
+        assert "--modes pruned,dense,auto" in cmd[f"speed-{size}"]  # auto: what the filter runs
     assert "bench mpv --cases 1080p:cuda" in cmd["mpv"]
     q = cmd["quality"]
     assert "--device cuda" in q and "--peers dis" in q and "realtime,fast,balanced,quality" in q

@@ -170,7 +170,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     s.add_argument("--device", help="comma list, e.g. cpu,cuda (default: cpu, plus cuda when present)")
     s.add_argument("--sizes", default="720p,1080p", help="comma list of 720p, 1080p, … or WxH (default: %(default)s)")
     s.add_argument("--presets", default="fast,balanced,quality", help="comma list (default: %(default)s)")
-    s.add_argument("--modes", default="pruned,dense", help="comma list of pruned, dense (default: %(default)s)")
+    s.add_argument("--modes", default="pruned,dense",
+                   help="comma list of pruned, dense, auto (as the filter runs it: calibrated on CUDA, "
+                        "pruned on a CPU) (default: %(default)s)")
     s.add_argument("--model", help="weights name or .pt path, or random:small / random:base for untrained "
                                    "weights (default: each preset's model)")
     s.add_argument("--warmup", type=int, help="untimed calls first (default 1 on CPU, 5 on CUDA)")

@@ -127,8 +127,8 @@ def run_speed(*, devices: Sequence[str], sizes: Sequence[str], presets: Sequence
     from .roofline import roofline_share
 
     for m in modes:
-        if m not in ("pruned", "dense"):
-            raise ValueError(f"vsugsp: mode {m!r} is not 'pruned' or 'dense'")
+        if m not in ("pruned", "dense", "auto"):
+            raise ValueError(f"vsugsp: mode {m!r} is not 'pruned', 'dense' or 'auto'")
     parsed = [parse_size(s) for s in sizes]
     gpu_names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] \
         if torch.cuda.is_available() else []
@@ -169,7 +169,7 @@ def run_speed(*, devices: Sequence[str], sizes: Sequence[str], presets: Sequence
                         prior_ms, pair = tp.ms, pair.to(dev)
                     row = {"device": device, "path": "forward", "size": label, "width": width, "height": height,
                            "preset": pname, "mode": mode, "preset_mode": mode == preset.mode,
-                           "precision": interp.precision, "backend": interp.backend.name if mode == "pruned" else "-",
+                           "precision": interp.precision, "backend": interp.backend.name if mode != "dense" else "-",
                            "threshold": preset.threshold, "max_density": preset.max_density,
                            "scale": interp.scale_for(height), "ensemble": preset.ensemble,
                            "model": net_name, "flow_prior": interp.flow_prior, "prior_ms": prior_ms}
@@ -182,6 +182,8 @@ def run_speed(*, devices: Sequence[str], sizes: Sequence[str], presets: Sequence
                         note(f"[{device} {label}] {pname} {mode}: ERROR {e}")
                         continue
                     _, macs, dense_macs = out
+                    if mode == "auto":  # what the calibration chose (measured in the warm-up calls)
+                        row["auto_mode"] = interp.mode_for(a)
                     if mode == "dense":
                         dense_ms = tm.ms
                     row.update(status="ok", fps=1000.0 / tm.ms, ms=tm.ms, ms_std=tm.ms_std, repeats=tm.repeats,
@@ -218,8 +220,9 @@ def _mark_preset_mode(rows: list[dict], preset_mode: str, dev) -> None:
         pick = calibrate.choose_mode(ok)
     else:
         pick = "pruned"
+    ran_as = "auto" if any(r["mode"] == "auto" for r in rows) else pick  # a row of auto itself is the preset's
     for r in rows:
-        r["preset_mode"] = r["mode"] == pick
+        r["preset_mode"] = r["mode"] == ran_as
         r["auto_pick"] = pick
 
 
