@@ -182,6 +182,8 @@ class Engine:
             raise ValueError(f"vsugsp: engine needs 3×H×W frames, got shape {frame.shape}")
         if not np.isfinite(frame).all():  # NaN/inf samples of a float clip read as 0
             frame = np.nan_to_num(frame, nan=0.0, posinf=0.0, neginf=0.0)
+        if self.transfer.cuda:  # on the upload stream, like every frame the workers may read
+            return self.transfer.upload([frame], lambda ps: ps[0][None].to(self.dtype))
         x = torch.from_numpy(frame)[None]
         return x.to(device=self.device, dtype=self.dtype)
 
@@ -252,6 +254,10 @@ class Engine:
         # one prior per pair, shared by every t and chunk of it (tiny frames: none)
         pair = self._prior(i, frame0, frame1, chunks) if self.flow_prior != "none" else None
         with self._compute, torch.inference_mode(), self._on_stream():
+            if pair is not None and self.stream is not None:
+                # the prior came up on its worker's default stream
+                self.stream.wait_stream(torch.cuda.default_stream(self.device))
+                pair.record_stream(self.stream)
             a, f0 = self._frame(i, frame0)
             b, f1 = self._frame(i + 1, frame1)
             _check_pair(i, a, b)
