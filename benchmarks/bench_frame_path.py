@@ -152,7 +152,8 @@ def main() -> int:
     res = {
         "what": "ms per output frame of a 2x run outside the network (a blend, no prior; its time subtracted)",
         "size": f"{w}x{h}", "format": args.format, "source_frames": args.frames, "output_frames": n_out,
-        "vs_threads": args.threads, "load_average_at_start": [round(v, 1) for v in os.getloadavg()], "machine": platform.processor() or platform.machine(),
+        "vs_threads": args.threads, "load_average_at_start": [round(v, 1) for v in os.getloadavg()],
+        "machine": platform.processor() or platform.machine(),
         "ms_per_frame": {p: {"runs": [round(v, 2) for v in t], "median": round(statistics.median(t), 2)}
                          for p, t in times.items()},
         "ms_per_frame_with_blend": {p: {"runs": [round(v, 2) for v in t], "median": round(statistics.median(t), 2)}

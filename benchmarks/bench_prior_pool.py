@@ -66,7 +66,8 @@ def main() -> int:
     workers = [int(w) for w in args.workers.split(",")]
     res = {"what": "DIS priors per second through PriorPool (pairs/s), median of the rounds",
            "clip": "bigbuckbunny (1080p: upscaled)", "pairs": args.pairs, "rounds": args.rounds,
-           "cpus": os.cpu_count(), "load_average_at_start": [round(v, 1) for v in os.getloadavg()], "machine": platform.processor() or platform.machine(), "results": []}
+           "cpus": os.cpu_count(), "load_average_at_start": [round(v, 1) for v in os.getloadavg()],
+           "machine": platform.processor() or platform.machine(), "results": []}
     for h in (int(v) for v in args.heights.split(",")):
         imgs = frames(h, args.pairs + 1)
         for setting in args.priors.split(","):
