@@ -155,7 +155,7 @@ def test_render_matches_interpolate_across_scene_cuts_at_chunk_boundaries(clips,
     assert out.read_bytes() == first
     # what is behind the same paths changed: the chunks are stale, refused, nothing touched (issue 24 item 1)
     before = {p.name: p.read_bytes() for p in work.iterdir()}
-    preset.write_text("base: fast\nthreshold: 0.7\n")
+    preset.write_text("base: fast\nthreshold: 0.6\n")  # fast has 0.7
     assert cli.main(command) == 2
     assert "holds chunks of a different render (changed: settings.threshold)" in capsys.readouterr().err
     preset.write_text("base: fast\n")

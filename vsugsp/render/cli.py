@@ -42,11 +42,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive_int, metavar="N",
                    help="CPU threads per worker (default: cores / workers here, 1 on a cluster)")
     p.add_argument("--address", metavar="ADDR",
-                   help="join a running Ray cluster (HOST:PORT from 'ray start --head', or 'auto')")
+                   help="join a running Ray cluster: HOST:PORT from 'ray start --head', or 'auto' (RAY_ADDRESS, "
+                        "else the cluster 'ray start' started on this machine; never another render's); "
+                        "one that does not answer within 15 s is an error")
     p.add_argument("--chunk", type=_positive_int, default=DEFAULT_CHUNK_FRAMES, metavar="FRAMES",
                    help=f"output frames per chunk (default {DEFAULT_CHUNK_FRAMES})")
     p.add_argument("--work-dir", type=Path, metavar="DIR",
-                   help="chunks and manifest (default: OUT.chunks, removed after success; "
+                   help="chunks and manifest, one render at a time (default: OUT.chunks, whose chunks and "
+                        "manifest are removed after success, the folder too when nothing else is in it; "
                         "a named one is kept)")
     p.set_defaults(func=cmd_render)
     return p

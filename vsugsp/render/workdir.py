@@ -39,10 +39,18 @@ def _acquire(work_dir: Path) -> int:
 
     Raises ``ValueError`` naming the folder when another process holds it.
     """
-    work_dir.mkdir(parents=True, exist_ok=True)
+    if work_dir.exists() and not work_dir.is_dir():
+        raise ValueError(f"vsugsp: work dir {str(work_dir)!r} is a file, not a folder; name another --work-dir")
+    try:
+        work_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f"vsugsp: cannot create the work dir {str(work_dir)!r}: {exc.strerror or exc}") from None
     path = work_dir / LOCK_NAME
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise OSError(f"vsugsp: cannot write in the work dir {str(work_dir)!r}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -59,8 +67,11 @@ def _acquire(work_dir: Path) -> int:
         except FileNotFoundError:
             pass
         os.close(fd)
-    os.ftruncate(fd, 0)
-    os.write(fd, f"{os.getpid()}\n".encode())
+    try:  # who holds it, for the message another render shows
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError:
+        pass  # a full disk: the lock holds all the same
     return fd
 
 
