@@ -167,7 +167,8 @@ def main() -> int:
         stem = Path(args.out)
         stem.with_suffix(".json").write_text(json.dumps(res, indent=1) + "\n")
         lines = [f"# Frame path, {res['size']} {args.format}, {n_out} output frames (2x), blend network",
-                 "", f"{args.rounds} rounds, paths alternating; VapourSynth threads {args.threads}.", "",
+                 "", f"{args.rounds} rounds, paths alternating; VapourSynth threads {args.threads}; load average at "
+                 f"the start (other jobs on the machine): {res['load_average_at_start']}.", "",
                  "| path | ms per output frame outside the blend (runs) | median | with the blend, median |",
                  "| --- | --- | ---: | ---: |"]
         for p, t in res["ms_per_frame"].items():

@@ -226,7 +226,7 @@ def _build_graph(
     via_rgbs = colors.from_rgb(_interp_clip(rgb, rgb_a, rgb_b, rmap, engine), src.format, src_a)
     yuv = src.format.color_family == vs.YUV
     if frame_path == "device":
-        # frames in the own format: src_b as src_a's neighbour (t == 0 frames never reach interp)
+        # the source frames i(n) and i(n) + 1 in their own format
         on_device = _device_interp_clip(src, src_a, _remap(src, length, plan.right), rmap, engine)
     fam, w, h = int(src.format.color_family), src.width, src.height
 
@@ -280,8 +280,8 @@ def _ahead_frames(engine: Any, rmap: RateMap, i: int, frame: Callable[[int], Any
     prior pool (:meth:`vsugsp.engine.Engine.render`'s ``ahead``); none without a prior."""
     if engine.flow_prior == "none":
         return []
-    last = rmap.src_frames - 1
-    return [(frame(j), rmap.times_of(j - 1)) for j in range(i + 2, min(last, i + 1 + engine.prior_pool.ahead) + 1)]
+    last = min(rmap.src_frames - 1, i + 1 + engine.prior_pool.ahead)
+    return [(frame(j), rmap.times_of(j - 1)) for j in range(i + 2, last + 1)]
 
 
 def _device_interp_clip(src: vs.VideoNode, src_a: vs.VideoNode, src_b: vs.VideoNode, rmap: RateMap,
@@ -312,8 +312,9 @@ def _device_interp_clip(src: vs.VideoNode, src_a: vs.VideoNode, src_b: vs.VideoN
     def _interp(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         i, t = rmap.position(n)
         fa, fb = f
-        # the next pair's prior is computed during this pass (VapourSynth asks for it too late)
-        image, spent = engine.render(i, t, upload(fa), upload(fb), rmap.times_of(i), _ahead_frames(engine, rmap, i, _ahead), host=False)
+        # the next pairs' priors are computed during this pass (VapourSynth asks for them too late)
+        ahead = _ahead_frames(engine, rmap, i, _ahead)
+        image, spent = engine.render(i, t, upload(fa), upload(fb), rmap.times_of(i), ahead, host=False)
         spec = colors.resolve_color(fa.props, fmt.family, w, h)  # coded like source frame i
         planes = transfer.download(image, lambda x: device_frames.from_rgb(x, fmt, spec), after=engine.stream)
         out = core.create_video_frame(vfmt, w, h)
@@ -352,8 +353,9 @@ def _interp_clip(rgb: vs.VideoNode, rgb_a: vs.VideoNode, rgb_b: vs.VideoNode, rm
             # Called by the engine only when the frame is not already on the device.
             return lambda: _array(frame)
 
-        # the next pair's prior is computed during this pass (VapourSynth asks for it too late)
-        image, spent = engine.render(i, t, as_array(fa), as_array(fb), rmap.times_of(i), _ahead_frames(engine, rmap, i, _ahead))
+        # the next pairs' priors are computed during this pass (VapourSynth asks for them too late)
+        ahead = _ahead_frames(engine, rmap, i, _ahead)
+        image, spent = engine.render(i, t, as_array(fa), as_array(fb), rmap.times_of(i), ahead)
         out = f[0].copy()
         for p in range(3):
             np.copyto(np.asarray(out[p]), image[p])
