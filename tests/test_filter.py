@@ -640,3 +640,36 @@ def test_once_cache_prefetch_leaves_every_read_to_the_readers():
 
     cache.prefetch("e", boom)  # the error stays with the prefetch: nobody was waiting
     assert len(cache) == 0 and cache.get("e", lambda: "recomputed") == "recomputed"
+
+
+def test_without_a_prior_the_workers_bring_the_next_frames_up(net, monkeypatch):
+    """The device frame path: with no prior to compute, the pool still converts source frame
+    i + 2 during pair i's pass, each source frame is converted once, and the frames do not change."""
+    import time as _time
+
+    from vsugsp.engine import Engine
+    from vsugsp.interpolator import Interpolator
+
+    src = moving(vs.YUV420P8, 48, 32, length=6)
+    plain = frames_bytes(run(src, net, flow_prior="none"))
+    converted = []
+    job, call = Engine._image_job, Interpolator.__call__
+
+    def spy_job(self, frame):
+        inner = job(self, frame)
+
+        def convert():
+            converted.append(threading.current_thread().name)
+            return inner()
+
+        return convert
+
+    def slow_call(self, *args, **kw):
+        _time.sleep(0.1)  # room for the worker
+        return call(self, *args, **kw)
+
+    monkeypatch.setattr(Engine, "_image_job", spy_job)
+    monkeypatch.setattr(Interpolator, "__call__", slow_call)
+    assert frames_bytes(run(src, net, flow_prior="none")) == plain
+    assert len(converted) == 6  # every source frame once
+    assert sum(n.startswith("vsugsp-prior") for n in converted) == 4  # frames 2..5 came up ahead

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -95,17 +96,27 @@ def test_the_filter_computes_two_pairs_ahead_with_two_workers(monkeypatch):
         return out
 
     one = frames(vsugsp.interpolate(src, 2, model=net, device="cpu", flow_prior="dis"))
-    names = []
-    prior = Interpolator.prior
+    events = []
+    prior, call = Interpolator.prior, Interpolator.__call__
 
     def spy(self, a, b):
-        names.append(threading.current_thread().name)
+        events.append(("prior", threading.current_thread().name, time.perf_counter()))
         return prior(self, a, b)
 
+    def slow_call(self, *args, **kw):
+        time.sleep(0.2)  # room for the workers (the GIL is free while sleeping)
+        out = call(self, *args, **kw)
+        events.append(("pass", "", time.perf_counter()))
+        return out
+
     monkeypatch.setattr(Interpolator, "prior", spy)
+    monkeypatch.setattr(Interpolator, "__call__", slow_call)
     monkeypatch.setattr(prior_pool, "default_workers", lambda cores=None: 2)
     two = frames(vsugsp.interpolate(src, 2, model=net, device="cpu", flow_prior="dis"))
     assert two == one
-    assert len(names) == 6  # one prior per pair, never twice
-    assert sum(n.startswith("vsugsp-prior") for n in names) == 5  # all but the first pair's came ahead
-    assert {n for n in names if n.startswith("vsugsp-prior")} == {"vsugsp-prior_0", "vsugsp-prior_1"}
+    priors = [e for e in events if e[0] == "prior"]
+    first_pass_end = next(e[2] for e in events if e[0] == "pass")
+    assert len(priors) == 6  # one prior per pair, never twice
+    assert sum(p[1].startswith("vsugsp-prior") for p in priors) == 5  # all but the first pair's came ahead
+    # pairs 1 and 2 (two ahead: one per worker) started during pair 0's pass
+    assert sum(p[2] < first_pass_end for p in priors) == 3, events

@@ -94,7 +94,7 @@ class Engine:
         self._stats = dict.fromkeys(work.KEYS, 0)
         # the workers that compute the next pairs' priors during a pass, and the pairs they were given
         self.prior_pool = PriorPool(prior_workers)
-        self._prefetched: OrderedDict[int, None] = OrderedDict()
+        self._prefetched: OrderedDict[Any, None] = OrderedDict()
         # source frames converted for a prior ahead, each read by its two pairs' priors and the pass
         self._ahead_images = OnceCache(2 * self.prior_pool.ahead + 2)
         # Pair priors, computed outside the compute lock; enough for the pairs in flight and ahead.
@@ -150,10 +150,14 @@ class Engine:
         it, :meth:`Transfer.download`); it is shared with the chunk's other readers:
         read it, never write it.
         """
-        if ahead and self.flow_prior != "none":
+        if ahead:
             prev = frame1
             for m, (nxt, nxt_times) in enumerate(ahead[: self.prior_pool.ahead]):
-                self._prefetch_prior(i + 1 + m, prev, nxt, -(-len(nxt_times) // self.batch))
+                if self.flow_prior != "none":
+                    self._prefetch_prior(i + 1 + m, prev, nxt, -(-len(nxt_times) // self.batch))
+                else:  # no prior: the workers still bring the next source frames onto the device
+                    self._prefetch(("image", i + 2 + m), self._ahead_images.prefetch, i + 2 + m,
+                                   self._image_job(nxt), 3)
                 prev = nxt
         try:
             pos = times.index(t)
@@ -198,7 +202,7 @@ class Engine:
             if entry is not None:
                 self._features.move_to_end(idx)
         if entry is None:
-            img = self._ahead_images.get(idx, lambda: self._tensor(frame), uses=3)
+            img = self._ahead_images.get(idx, self._image_job(frame), uses=3)
             if self.transfer.cuda:  # made on another thread's stream (a prior worker's upload)
                 current = self._torch.cuda.current_stream(self.device)
                 current.wait_stream(self.transfer.up)
@@ -214,7 +218,7 @@ class Engine:
         """Source frame ``idx``'s image tensor: the LRU's, or the same numbers made anew."""
         with self._state:
             entry = self._features.get(idx)
-        return entry[0] if entry is not None else self._ahead_images.get(idx, lambda: self._tensor(frame), uses=3)
+        return entry[0] if entry is not None else self._ahead_images.get(idx, self._image_job(frame), uses=3)
 
     def _prior(self, i: int, frame0: Any, frame1: Any, uses: int) -> "torch.Tensor | None":
         """Pair ``i``'s flow prior, computed once for its ``uses`` chunks, outside the compute lock.
@@ -236,14 +240,21 @@ class Engine:
         return compute
 
     def _prefetch_prior(self, i: int, frame0: Any, frame1: Any, uses: int) -> None:
-        """Start pair ``i``'s prior in the worker thread unless it is there or under way."""
+        """Start pair ``i``'s prior in a worker unless it is there or under way."""
+        self._prefetch(i, self._priors.prefetch, i, self._prior_job(i, frame0, frame1), uses)
+
+    def _image_job(self, frame: Any) -> "Callable[[], torch.Tensor]":
+        return lambda: self._tensor(frame)
+
+    def _prefetch(self, key: Any, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` in a prior worker, once per ``key`` (the last 64 keys are remembered)."""
         with self._state:
-            if i in self._prefetched:
+            if key in self._prefetched:
                 return
-            self._prefetched[i] = None
+            self._prefetched[key] = None
             while len(self._prefetched) > 64:
                 self._prefetched.popitem(last=False)
-        self.prior_pool.submit(self._priors.prefetch, i, self._prior_job(i, frame0, frame1), uses)
+        self.prior_pool.submit(fn, *args)
 
     def _run(
         self, i: int, chunk: tuple[Fraction, ...], frame0: Any, frame1: Any, chunks: int = 1

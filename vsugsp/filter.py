@@ -275,10 +275,11 @@ def _build_graph(
     return final
 
 
-def _ahead_frames(engine: Any, rmap: RateMap, i: int, frame: Callable[[int], Any]) -> list:
+def _ahead_frames(engine: Any, rmap: RateMap, i: int, frame: Callable[[int], Any], always: bool = False) -> list:
     """The source frames after pair i's, each with the times of the pair it ends, for the engine's
-    prior pool (:meth:`vsugsp.engine.Engine.render`'s ``ahead``); none without a prior."""
-    if engine.flow_prior == "none":
+    prior pool (:meth:`vsugsp.engine.Engine.render`'s ``ahead``): for the priors ahead, and
+    (``always``) to bring the next frames onto the device even without a prior."""
+    if engine.flow_prior == "none" and not always:
         return []
     last = min(rmap.src_frames - 1, i + 1 + engine.prior_pool.ahead)
     return [(frame(j), rmap.times_of(j - 1)) for j in range(i + 2, last + 1)]
@@ -313,7 +314,7 @@ def _device_interp_clip(src: vs.VideoNode, src_a: vs.VideoNode, src_b: vs.VideoN
         i, t = rmap.position(n)
         fa, fb = f
         # the next pairs' priors are computed during this pass (VapourSynth asks for them too late)
-        ahead = _ahead_frames(engine, rmap, i, _ahead)
+        ahead = _ahead_frames(engine, rmap, i, _ahead, always=True)
         image, spent = engine.render(i, t, upload(fa), upload(fb), rmap.times_of(i), ahead, host=False)
         spec = colors.resolve_color(fa.props, fmt.family, w, h)  # coded like source frame i
         planes = transfer.download(image, lambda x: device_frames.from_rgb(x, fmt, spec), after=engine.stream)
