@@ -4,6 +4,12 @@ Forward: any constant format → RGBS (GRAY becomes three equal channels).
 Backward: RGBS → the input's format and size, with the same matrix, range and
 chroma siting as the source frame the output belongs to.
 
+The filter runs these conversions on the network's device instead
+(:mod:`vsugsp.device_frames`, the same numbers within one rounding step,
+tested against this module); this module's VapourSynth path serves the
+matrices the device path does not convert, and :func:`resolve_color` is the
+one reading of the colour props for both.
+
 Why point resampling for chroma: luma never changes size, so it survives the
 round trip exactly; point up- then down-sampling of subsampled chroma is the
 identity too (every chroma sample comes back from a luma position it was
