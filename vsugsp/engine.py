@@ -231,9 +231,9 @@ class Engine:
 
     def _prior_job(self, i: int, frame0: Any, frame1: Any) -> "Callable[[], torch.Tensor | None]":
         def compute() -> "torch.Tensor | None":
-            if self.transfer.cuda:  # the frames may still be on their way up
-                self._torch.cuda.current_stream(self.device).wait_stream(self.transfer.up)
             a, b = self._image(i, frame0), self._image(i + 1, frame1)
+            if self.transfer.cuda:  # their uploads are queued by now (maybe by another worker): wait for them
+                self._torch.cuda.current_stream(self.device).wait_stream(self.transfer.up)
             _check_pair(i, a, b)
             return self.interp.prior(a, b)
 
