@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .colors import FAMILY_GRAY, FAMILY_RGB, FAMILY_YUV, RANGE_FULL, ColorSpec
+from .colors import FAMILY_GRAY, FAMILY_RGB, RANGE_FULL, ColorSpec
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
