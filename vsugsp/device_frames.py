@@ -136,7 +136,7 @@ def _upsample(c: "torch.Tensor", dim: int, shifts: list[int]) -> "torch.Tensor":
     return torch.stack([padded.narrow(dim, 1 + k, n) for k in shifts], dim + 1)
 
 
-def _down_phase(s: int, twice_off: int) -> int:
+def _down_phase(twice_off: int) -> int:
     """Point downsampling: chroma sample j takes luma pixel s·j + phase (its position rounded up)."""
     return (twice_off + 1) // 2
 
@@ -249,7 +249,7 @@ def from_rgb(rgb: "torch.Tensor", fmt: PlaneFormat, spec: ColorSpec) -> list["to
     luma = _weighted(list(zip((r, g, b), rows_y)), fmt, full, False, dtype)
     if fmt.ssw or fmt.ssh:  # the chroma samples' own pixels only: point selection commutes with the matrix
         ox, oy = _siting(spec.chromaloc, fmt.ssw, fmt.ssh)
-        py, px = _down_phase(1 << fmt.ssh, oy), _down_phase(1 << fmt.ssw, ox)
+        py, px = _down_phase(oy), _down_phase(ox)
         r, g, b = (c[py :: 1 << fmt.ssh, px :: 1 << fmt.ssw] for c in (r, g, b))
     rows_u, rows_v = _chroma(spec.matrix)
     return [luma, _weighted(list(zip((r, g, b), rows_u)), fmt, full, True, dtype),
