@@ -10,7 +10,7 @@ import torch
 
 from bounded import run_bounded
 from vsugsp.model import ModelConfig, UGSPNet, save
-from vsugsp.train.loop import recipe_changes, save_checkpoint, train
+from vsugsp.train.loop import save_checkpoint, train
 from vsugsp.train.recipe import parse
 
 SPEC = {
@@ -102,6 +102,8 @@ def test_recipe_changes_name_the_keys():
     a = _recipe()
     b = _recipe(stages=[{"name": "dense", "mode": "dense", "steps": 5, "warmup": 1}], batch=4)
     from dataclasses import asdict
+
+    from vsugsp.train.loop import recipe_changes
 
     assert recipe_changes(asdict(a), asdict(a)) == []
     assert recipe_changes(asdict(a), asdict(b)) == ["batch: 2 -> 4", "stages[0].steps: 2 -> 5"]

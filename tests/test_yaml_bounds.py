@@ -111,7 +111,7 @@ def test_scale_1e_9_reads_as_a_number(tmp_path: Path):
     f = tmp_path / "tiny.yaml"
     f.write_text("scale: 1e-9\n")
     assert load_preset(f).scale == 1e-9
-    with pytest.raises(ValueError, match=r"'scale' = '1e-9' .*text, not a number"):
+    with pytest.raises(ValueError, match=r"'scale' = '1e-9' .*read as text: write it with a dot, e.g. 1.0e-9"):  # --set's YAML 1.1
         load_preset("balanced", scale="1e-9")
 
 

@@ -37,6 +37,7 @@ Loader.add_implicit_resolver(
     re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)$"),
     list("-+0123456789."),
 )
+_NO_DOT_EXPONENT = re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$")  # what YAML 1.1 reads as text
 
 
 def _check_events(text: str, what: str) -> None:
@@ -104,15 +105,20 @@ def load_file(path: str | Path, what: str) -> Any:
 
 
 def text_number_hint(value: Any) -> str:
-    """For an error about ``value``: a note when it is text that reads as a number
-    (``"10"`` quoted in YAML, or a number from a source that gives only text), else ``""``."""
-    if isinstance(value, str) and len(value) < 64:
-        try:
-            float(value)
-        except ValueError:
-            return ""
-        return " (text, not a number: write it without quotes)"
-    return ""
+    """For an error about ``value``: a note when it is text that reads as a number, else ``""``.
+
+    Such text is a quoted number in YAML (``"10"``), or an exponent without a dot from a
+    YAML 1.1 reader other than :class:`Loader` (``1e-9``: PyYAML's ``safe_load``).
+    """
+    if not isinstance(value, str) or len(value) > 64:
+        return ""
+    try:
+        float(value)
+    except ValueError:
+        return ""
+    if _NO_DOT_EXPONENT.match(value.strip()):
+        return f" (read as text: write it with a dot, e.g. {value.strip().replace('e', '.0e', 1).replace('E', '.0E', 1)})"
+    return " (text, not a number: write it without quotes)"
 
 
 def looks_like_path(name: str) -> bool:

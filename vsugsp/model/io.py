@@ -144,9 +144,9 @@ def _check_finite(state: dict[str, Any], path: str) -> None:
     for key in sorted(state):
         value = state[key]
         if not isinstance(value, torch.Tensor):
-            raise ValueError(f"vsugsp: weights file {path} is corrupt: {key!r} is a {type(value).__name__}, "
+            raise ValueError(f"vsugsp: weights file {path} is corrupt: {short(key)} is a {type(value).__name__}, "
                              "not a tensor")
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             bad = int((~torch.isfinite(value)).sum())
-            raise ValueError(f"vsugsp: weights file {path} is corrupt: tensor {key!r} has {bad} non-finite "
+            raise ValueError(f"vsugsp: weights file {path} is corrupt: tensor {short(key)} has {bad} non-finite "
                              f"value(s) (NaN or infinity) of {value.numel()}")
