@@ -97,7 +97,7 @@ def main() -> int:
         stem.with_suffix(".json").write_text(json.dumps(res, indent=1) + "\n")
         head = " | ".join(f"{w} worker{'s' if w > 1 else ''}" for w in workers)
         lines = [f"# Prior pool throughput ({res['cpus']} CPUs, {args.pairs} pairs, median of {args.rounds} rounds)",
-                 f"Load average at the start (other jobs on the machine): {res['load_average_at_start']}.", "",
+                 "", f"Load average at the start (other jobs on the machine): {res['load_average_at_start']}.", "",
                  f"| size | prior | {head} | keeps up with {float(SOURCE_FPS):.3f} fps |",
                  "| --- | --- |" + " ---: |" * len(workers) + " --- |"]
         for row in res["results"]:
