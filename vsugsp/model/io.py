@@ -93,9 +93,10 @@ def read(path_or_name: str | Path) -> dict[str, Any]:
 def load(path_or_name: str | Path = "small") -> UGSPNet:
     """Build a :class:`UGSPNet` from packaged weights (by name) or a file path; eval mode, CPU.
 
-    The config is checked against its bounds and every tensor's shape against the
-    network it describes before the network is built (on the meta device: no memory),
-    so a crafted config cannot make this allocate more than the file holds.
+    The config is checked against its bounds, and every tensor's shape against the
+    network it describes, on a network built on the meta device (no memory); the file's
+    tensors then become its parameters, so a crafted config cannot make this allocate
+    more than the file holds.
     """
     payload = read(path_or_name)
     path = short(payload["path"], 240)
@@ -105,12 +106,15 @@ def load(path_or_name: str | Path = "small") -> UGSPNet:
         msg = str(exc).removeprefix("vsugsp: ") if isinstance(exc, ValueError) else short(str(exc))
         raise ValueError(f"vsugsp: weights file {path} has an invalid config: {msg}") from None
     state = payload["state_dict"]
-    with torch.device("meta"):
-        own = UGSPNet(config).state_dict()
-    _check_shapes(own, state, config, path)
+    with torch.device("meta"):  # the network's shapes without its memory
+        net = UGSPNet(config)
+    _check_shapes(net.state_dict(), state, config, path)
     _check_finite(state, path)
-    net = UGSPNet(config)
-    net.load_state_dict(state)
+    # the file's tensors become the parameters (one network built, no second copy)
+    net.load_state_dict({k: v.float().contiguous() for k, v in state.items()}, assign=True)
+    left = [name for name, t in [*net.named_parameters(), *net.named_buffers()] if t.is_meta]
+    if left:  # a tensor the state dict does not hold (none today): refuse rather than run on nothing
+        raise ValueError(f"vsugsp: weights file {path} leaves {short(left)} unset")
     net.meta = payload.get("meta", {})
     return net.eval()
 
