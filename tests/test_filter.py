@@ -653,23 +653,39 @@ def test_without_a_prior_the_workers_bring_the_next_frames_up(net, monkeypatch):
     src = moving(vs.YUV420P8, 48, 32, length=6)
     plain = frames_bytes(run(src, net, flow_prior="none"))
     converted = []
-    job, call = Engine._image_job, Interpolator.__call__
+    tensor, call = Engine._tensor, Interpolator.__call__
 
-    def spy_job(self, frame):
-        inner = job(self, frame)
-
-        def convert():
-            converted.append(threading.current_thread().name)
-            return inner()
-
-        return convert
+    def spy_tensor(self, frame):
+        converted.append(threading.current_thread().name)
+        return tensor(self, frame)
 
     def slow_call(self, *args, **kw):
         _time.sleep(0.1)  # room for the worker
         return call(self, *args, **kw)
 
-    monkeypatch.setattr(Engine, "_image_job", spy_job)
+    monkeypatch.setattr(Engine, "_tensor", spy_tensor)
     monkeypatch.setattr(Interpolator, "__call__", slow_call)
     assert frames_bytes(run(src, net, flow_prior="none")) == plain
     assert len(converted) == 6  # every source frame once
     assert sum(n.startswith("vsugsp-prior") for n in converted) == 4  # frames 2..5 came up ahead
+
+
+def test_once_cache_peek_never_waits_and_reads_nothing():
+    from vsugsp.once import OnceCache
+
+    cache = OnceCache(4)
+    started, release = threading.Event(), threading.Event()
+
+    def slow():
+        started.set()
+        release.wait(timeout=30)
+        return "v"
+
+    worker = threading.Thread(target=cache.prefetch, args=("k", slow, 1))
+    worker.start()
+    started.wait(timeout=30)
+    assert cache.peek("k") is None and cache.peek("absent") is None  # running: no wait, no value
+    release.set()
+    worker.join(timeout=30)
+    assert cache.peek("k") == "v" and len(cache) == 1  # a peek is not one of the reads
+    assert cache.get("k", lambda: "x") == "v" and len(cache) == 0

@@ -15,8 +15,10 @@ bit-identical whatever order or thread it is requested from. So
   done; the filter hands the engine the source frames ahead (i + 2, i + 3, ...),
   and a pool of worker threads (:class:`vsugsp.prior_pool.PriorPool`, sized
   from the machine's cores) computes the priors of pairs i + 1, i + 2, ...
-  while pair i's pass runs; a source frame converted for a prior ahead is
-  converted once, for its two pairs and the pass.
+  while pair i's pass runs (without a prior, the workers still convert the
+  next source frames).  A frame converted ahead serves its two pairs' priors
+  and the pass; a VapourSynth thread never waits on a worker's conversion (the
+  worker may be waiting for VapourSynth), it converts the frame itself then.
 
 Frames reach the engine as host arrays or as callables giving an RGB tensor
 already on the device (:mod:`vsugsp.device_frames`, through :attr:`Engine.transfer`);
@@ -202,7 +204,7 @@ class Engine:
             if entry is not None:
                 self._features.move_to_end(idx)
         if entry is None:
-            img = self._ahead_images.get(idx, self._image_job(frame), uses=3)
+            img = self._image(idx, frame, wait=False)
             if self.transfer.cuda:  # made on another thread's stream (a prior worker's upload)
                 current = self._torch.cuda.current_stream(self.device)
                 current.wait_stream(self.transfer.up)
@@ -214,11 +216,18 @@ class Engine:
                     self._features.popitem(last=False)
         return entry
 
-    def _image(self, idx: int, frame: "np.ndarray | Callable[[], np.ndarray]") -> "torch.Tensor":
+    def _image(self, idx: int, frame: "np.ndarray | Callable[[], np.ndarray]", wait: bool = True) -> "torch.Tensor":
         """Source frame ``idx``'s image tensor: the LRU's, or the same numbers made anew."""
         with self._state:
             entry = self._features.get(idx)
-        return entry[0] if entry is not None else self._ahead_images.get(idx, self._image_job(frame), uses=3)
+        if entry is not None:
+            return entry[0]
+        if wait:  # a worker: share the conversion with the other workers
+            return self._ahead_images.get(idx, self._image_job(frame), uses=3)
+        # A VapourSynth thread never waits on a worker's conversion: the worker may be waiting for
+        # VapourSynth to deliver the frame (with one VapourSynth thread, the one waiting here).
+        img = self._ahead_images.peek(idx)
+        return self._tensor(frame) if img is None else img
 
     def _prior(self, i: int, frame0: Any, frame1: Any, uses: int) -> "torch.Tensor | None":
         """Pair ``i``'s flow prior, computed once for its ``uses`` chunks, outside the compute lock.
@@ -227,11 +236,13 @@ class Engine:
         on another pair. The prior depends on the two source frames only, so
         it is the same numbers whichever thread computes it.
         """
-        return self._priors.get(i, self._prior_job(i, frame0, frame1), uses)
+        return self._priors.get(i, self._prior_job(i, frame0, frame1, wait=False), uses)
 
-    def _prior_job(self, i: int, frame0: Any, frame1: Any) -> "Callable[[], torch.Tensor | None]":
+    def _prior_job(self, i: int, frame0: Any, frame1: Any, wait: bool = True) -> "Callable[[], torch.Tensor | None]":
+        """Pair ``i``'s prior as a job; ``wait``: it may wait on a worker's conversion (workers only)."""
+
         def compute() -> "torch.Tensor | None":
-            a, b = self._image(i, frame0), self._image(i + 1, frame1)
+            a, b = self._image(i, frame0, wait), self._image(i + 1, frame1, wait)
             if self.transfer.cuda:  # their uploads are queued by now (maybe by another worker): wait for them
                 self._torch.cuda.current_stream(self.device).wait_stream(self.transfer.up)
             _check_pair(i, a, b)

@@ -74,6 +74,18 @@ class OnceCache:
                 del self._entries[key]
         return entry.value
 
+    def peek(self, key: Hashable) -> Any:
+        """``key``'s value if it is computed (None when absent, still running, or failed); never waits.
+
+        Reads nothing: for a caller that must not wait on another thread's work
+        (it computes the value itself instead).
+        """
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None or not entry.done.is_set() or entry.error is not None:
+            return None
+        return entry.value
+
     def prefetch(self, key: Hashable, compute: Callable[[], Any], uses: "int | Iterable[Hashable]" = 1) -> None:
         """Compute ``key``'s value now, in this thread, unless present or being computed; reads nothing.
 
