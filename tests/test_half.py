@@ -86,3 +86,22 @@ def test_half_network_on_a_per_pixel_backend_matches_the_cpu_path(carphone, nets
     assert abs(np.mean(half) - np.mean(cpu)) < 0.1, (half, cpu)
     for a, b in zip(half_images, cpu_images):
         assert _psnr(a, b) > 45.0  # the same frame up to half-precision rounding, not another frame
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("overrides", [{}, {"threshold": 0.5, "scale": 1.0}], ids=["realtime", "pruning-full-size"])
+def test_cuda_pruned_matches_the_cpu_on_real_frames(carphone, nets, overrides):
+    """The same check on a real GPU: ``realtime`` pruned in fp16 through the CUDA auto backend
+    (CuPy kernels / tiles / reference, the fastest per level) within 0.1 dB of the CPU path."""
+    from vsugsp.interpolator import build_interpolator
+
+    scores = {}
+    for device in ("cpu", "cuda"):
+        ip = build_interpolator(load_preset("realtime", device=device, mode="pruned", **overrides), nets[0])
+        psnrs = []
+        for i0, mid, i1 in PAIRS:
+            a, b = (carphone[i].to(ip.device, ip.dtype) for i in (i0, i1))
+            psnrs.append(_psnr(ip(a, b, 0.5)[0].cpu(), carphone[mid]))
+        scores[device] = float(np.mean(psnrs))
+    assert abs(scores["cuda"] - scores["cpu"]) < 0.1, scores
