@@ -96,6 +96,18 @@ def test_summary_reports_the_pruned_share():
                                                                      codec="libx264", prior="dis-fast (auto on cuda)")
 
 
+def test_the_summary_says_what_mode_auto_chose():
+    import vapoursynth as vs
+    from vsugsp.calibrate import Decision, describe
+
+    src = vs.core.std.BlankClip(width=64, height=48, length=5, fpsnum=24, fpsden=1)
+    out = vs.core.std.BlankClip(width=64, height=48, length=10, fpsnum=48, fpsden=1)
+    d = Decision(mode="dense", pruned_ms=9.4, dense_ms=5.0, source="measured", device="NVIDIA H200", size="1920x1080")
+    text = cli.format_summary(src, out, 2.0, {}, output="o.mp4", codec="libx264", modes=[describe(d)])
+    assert "mode:    mode auto: dense at 1920x1080 on NVIDIA H200 (pruned 9.4 ms, dense 5.0 ms; measured)" in text
+    assert "mode:" not in cli.format_summary(src, out, 2.0, {}, output="o.mp4", codec="libx264")
+
+
 def test_the_summary_says_which_flow_prior_ran():
     from vsugsp.model import prior
 

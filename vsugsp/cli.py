@@ -28,6 +28,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from . import calibrate
+
 #: Modules that add a subcommand (see the module docstring).
 EXTENSIONS = ("vsugsp.train.cli", "vsugsp.bench.cli", "vsugsp.render.cli", "vsugsp.adapt_cli")
 
@@ -293,7 +295,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
         average = out.num_frames / (timing.end - timing.times[0])
         out_rate = f"variable (the source's timestamps, average {float(average):.3f})"
     print(format_summary(clip, out, seconds, spent.totals(), output=args.output, codec=codec,
-                         prior=flow_prior_report(kwargs), out_rate=out_rate), file=report)
+                         prior=flow_prior_report(kwargs), out_rate=out_rate,
+                         modes=[calibrate.describe(d) for d in calibrate.decisions()]), file=report)
     return 0
 
 
@@ -437,13 +440,14 @@ def flow_prior_report(kwargs: dict[str, Any]) -> str:
 
 
 def format_summary(src, out, seconds: float, work: dict[str, int], *, output: str, codec: str,
-                   prior: str | None = None, out_rate: str | None = None) -> str:
+                   prior: str | None = None, out_rate: str | None = None, modes: Sequence[str] = ()) -> str:
     """The closing report: frames, time, speed and how much work pruning skipped.
 
     `work`: the sums of the rendered frames' work props (:class:`vsugsp.work.Tally`:
     frames_interpolated, frames_passed, executed_macs, dense_macs).  `prior`: the
     flow prior that ran (:func:`flow_prior_report`), None to leave the line out.
     `out_rate`: the output's rate as written when it is not `out`'s (``--vfr follow``).
+    `modes`: what ``mode: auto`` chose in this run, one line each (:func:`vsugsp.calibrate.describe`).
     """
     lines = [
         f"input:   {src.num_frames} frames, {src.width}x{src.height}, {_rate(src)} fps",
@@ -459,6 +463,7 @@ def format_summary(src, out, seconds: float, work: dict[str, int], *, output: st
                      f"{100 * (1 - executed / dense):.1f}% pruned")
     if prior is not None:
         lines.append(f"prior:   {prior}")
+    lines.extend(f"mode:    {m}" for m in modes)
     return "\n".join(lines)
 
 
