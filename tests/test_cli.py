@@ -339,3 +339,16 @@ def test_bench_mpv_is_registered(capsys):
         cli.main(["bench", "mpv", "--help"])
     assert exc.value.code == 0
     assert "--concurrent" in capsys.readouterr().out
+
+
+def test_set_values_are_read_as_bounded_yaml():
+    import argparse
+
+    from bounded import alias_bomb  # the same bombs as the preset tests
+
+    with pytest.raises(argparse.ArgumentTypeError) as err:  # refused from the events, no value built
+        cli.parse_override("threshold=" + alias_bomb())
+    assert "--set threshold" in str(err.value) and len(str(err.value)) < 300
+    with pytest.raises(argparse.ArgumentTypeError, match="not valid YAML"):
+        cli.parse_override("refine=[flow, fusion")
+    assert cli.parse_override("scale=1e-9") == ("scale", 1e-9)  # YAML 1.2 numbers, as in preset files

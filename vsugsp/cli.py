@@ -83,16 +83,17 @@ def parse_fps(text: str) -> tuple[int, int]:
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """`--set KEY=VALUE`: VALUE is read as YAML (numbers, true/false, lists)."""
-    import yaml
+    """`--set KEY=VALUE`: VALUE is read as YAML (numbers, true/false, lists), bounded as preset files are."""
+    from .quote import short
+    from .yamlfile import load_text
 
     key, sep, raw = text.partition("=")
     if not sep or not key.strip().isidentifier():
-        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+        raise argparse.ArgumentTypeError(f"{short(text)} is not KEY=VALUE")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        value = raw
+        value = load_text(raw, f"--set {key.strip()}") if raw.strip() else None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("vsugsp: ")) from None
     return key.strip(), value
 
 

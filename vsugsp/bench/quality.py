@@ -55,7 +55,7 @@ def split_preset(spec: str) -> tuple[str, dict]:
     A preset (name or YAML path) may carry preset-key overrides after its last
     ``:``, joined by ``+``; values are read as YAML scalars.
     """
-    import yaml
+    from ..yamlfile import load_text
 
     head, sep, tail = spec.rpartition(":")
     if not sep or "=" not in tail:
@@ -65,7 +65,7 @@ def split_preset(spec: str) -> tuple[str, dict]:
         key, eq, raw = item.partition("=")
         if not eq or not key.strip().isidentifier():
             raise ValueError(f"vsugsp: preset override {item!r} in {spec!r} is not KEY=VALUE")
-        overrides[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        overrides[key.strip()] = load_text(raw, f"preset override {key.strip()!r}") if raw.strip() else None
     return head, overrides
 
 
