@@ -59,6 +59,11 @@ def _psnr(out: torch.Tensor, ref: torch.Tensor) -> float:
     return 99.0 if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
+#: ``realtime`` as it was until 2026-12-07 (pruned, threshold 0.7; it is dense now): the masks
+#: that lost 1.2 dB on CUDA.
+REALTIME_PRUNED = {"threshold": 0.7, "max_density": [0.5, 0.4, 0.3]}
+
+
 @torch.inference_mode()
 def _scores(net, frames, dtype, backend, **settings) -> tuple[list[float], list[torch.Tensor]]:
     psnrs, images = [], []
@@ -70,9 +75,9 @@ def _scores(net, frames, dtype, backend, **settings) -> tuple[list[float], list[
     return psnrs, images
 
 
-@pytest.mark.parametrize("overrides", [{}, {"threshold": 0.5, "scale": 1.0}], ids=["realtime", "pruning-full-size"])
+@pytest.mark.parametrize("overrides", [REALTIME_PRUNED, {"threshold": 0.5, "scale": 1.0}], ids=["realtime-pruned", "pruning-full-size"])
 def test_half_network_on_a_per_pixel_backend_matches_the_cpu_path(carphone, nets, overrides):
-    """``realtime`` (half-size network, threshold 0.7) and a setting whose masks prune only part of
+    """``realtime`` pruned (half-size network, threshold 0.7) and a setting whose masks prune only part of
     each level (threshold 0.5, full size): fp16 on the per-pixel reference backend (the CUDA way)
     within 0.1 dB of fp32 on the tile backend (the CPU way), and the frames close to each other."""
     from vsugsp.model.net import level_caps
@@ -90,9 +95,9 @@ def test_half_network_on_a_per_pixel_backend_matches_the_cpu_path(carphone, nets
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize("overrides", [{}, {"threshold": 0.5, "scale": 1.0}], ids=["realtime", "pruning-full-size"])
+@pytest.mark.parametrize("overrides", [REALTIME_PRUNED, {"threshold": 0.5, "scale": 1.0}], ids=["realtime-pruned", "pruning-full-size"])
 def test_cuda_pruned_matches_the_cpu_on_real_frames(carphone, nets, overrides):
-    """The same check on a real GPU: ``realtime`` pruned in fp16 through the CUDA auto backend
+    """The same check on a real GPU: ``realtime`` pruned (threshold 0.7) in fp16 through the CUDA auto backend
     (CuPy kernels / tiles / reference, the fastest per level) within 0.1 dB of the CPU path."""
     from vsugsp.interpolator import build_interpolator
 
