@@ -216,3 +216,54 @@ def test_to_rgb24_uses_the_given_matrix():
     a = frame_to_rgb(to_rgb24(src, 6).get_frame(0)).astype(int)
     b = frame_to_rgb(to_rgb24(src, 1).get_frame(0)).astype(int)
     assert np.abs(a - b).max() > 3  # BT.601 and BT.709 differ on saturated noise
+
+
+def test_motion_aware_dis_peers_score_and_dis_is_unchanged():
+    pytest.importorskip("cv2")
+    from vsugsp.eval.dis_flow import dis_flow, dis_interpolate, interpolate_frames
+
+    tex = _texture(w=W + 60)
+    a, b = (np.ascontiguousarray(tex[:, x : x + W]) for x in (10, 18))
+    # with every part off the generic interpolator is the dis peer's, bit for bit
+    assert np.array_equal(interpolate_frames(a, b, 0.5, flow=dis_flow("medium")), dis_interpolate(a, b))
+    src = moving_clip(9, step=3)
+    dis = run_frame_drop(src, make_peer("dis").method)
+    for name in ("dis-sym", "dis-occ", "dis-quad", "dis-quad-occ"):
+        peer = make_peer(name)
+        run = run_frame_drop(src, peer.method)
+        assert run.frames == dis.frames and abs(run.psnr - dis.psnr) < 3, (name, run.psnr, dis.psnr)
+        assert peer.params["reading"] in ("own", "both")
+
+
+def test_quadratic_peer_falls_back_at_a_scene_cut():
+    pytest.importorskip("cv2")
+    # a pan whose 4th half-rate frame starts another scene: the pairs beside the cut lose that
+    # neighbour (and the first and last pair theirs), and only that one
+    from vsugsp.eval.dis_flow import dis_flow, interpolate_frames
+
+    pan = moving_clip(12, step=3)
+    other = noise_clip(12, seed=5)
+
+    def mids(src, name):
+        out = to_rgb24(make_peer(name).method(keep_even(src)), 0)
+        return [frame_to_rgb(out.get_frame(2 * k + 1)) for k in range(5)]
+
+    # half-rate frames 0..5 (source 0, 2, ..); the cut lies between 2 and 3, flagged as a source
+    # filter would (the detector's thumbnails cannot tell these synthetic scenes apart)
+    cut = core.std.SetFrameProps(pan[:6] + other[6:], _SceneChangeNext=0)
+    cut = cut[:4] + core.std.SetFrameProps(cut[4], _SceneChangeNext=1) + cut[5:]
+    half = [frame_to_rgb(f) for f in to_rgb24(keep_even(cut), 0).frames()]
+    quad = mids(cut, "dis-quad")
+    flow = dis_flow("medium")
+
+    def expect(k, prev, nxt):
+        return interpolate_frames(half[k], half[k + 1], 0.5, flow=flow, prev=prev, nxt=nxt,
+                                  quadratic=True, reading="both")
+
+    assert np.array_equal(quad[1], expect(1, half[0], None))  # pair (1, 2): frame 3 is another scene
+    assert np.array_equal(quad[3], expect(3, None, half[5]))  # pair (3, 4): frame 2 is another scene
+    assert np.array_equal(quad[0], expect(0, None, half[2]))  # the clip's start
+    assert np.array_equal(quad[4], expect(4, half[3], None))  # the clip's end
+    # and the fall-backs are not the frames the other neighbours would give
+    assert not np.array_equal(quad[1], expect(1, half[0], half[3]))
+    assert not np.array_equal(quad[3], expect(3, half[2], half[5]))

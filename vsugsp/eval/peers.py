@@ -5,7 +5,13 @@
   blocks overlapping by 8, vectors in both directions);
 * ``svp``: open-svpflow ``SmoothFps`` (SVPflow's renderer, algorithm 13);
 * ``dis``: the DESIGN §7 calibration bar, OpenCV DIS flow both ways, linear
-  warps averaged (:mod:`vsugsp.eval.dis_flow`).
+  warps averaged (:mod:`vsugsp.eval.dis_flow`);
+* ``dis-occ``, ``dis-quad``, ``dis-quad-occ``: the same flows with the warps blended
+  by forward-backward visibility, on a quadratic path from the outer neighbours
+  (frames k−1 and k+2 of the half-rate clip, linear at the ends and across scene
+  cuts), or both; ``dis-sym``: linear, each warp read through both frames' flows
+  (the reading the quadratic peers use) (:mod:`vsugsp.model.motion`).  ``dis``
+  itself stays the yardstick.
 
 A peer whose plugin or library is absent raises :class:`PeerMissing` with the
 reason, so the benchmark reports it as missing instead of skipping it.
@@ -15,13 +21,18 @@ Every method returns the format it was given.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import vapoursynth as vs
 
 from .frames import frame_to_rgb, from_rgb24, rgb24_matrix, to_rgb24, write_rgb
 from .protocol import Method
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .dis_flow import FlowFn
 
 core = vs.core
 
@@ -148,7 +159,112 @@ def dis(preset: str = "medium") -> Peer:
                              "merge": "average", "occlusion": "none"})
 
 
-PEERS: dict[str, Callable[[], Peer]] = {"blend": blend, "mvtools": mvtools, "svp": svp, "dis": dis}
+def _prev_frames(clip: vs.VideoNode) -> vs.VideoNode:
+    """Frame k−1 at position k; the first frame repeats (it has no left neighbour)."""
+    return clip[0] + clip[:-1] if clip.num_frames > 1 else clip
+
+
+class _FlowMemo:
+    """The last few flows by (from, to) source index, so a sequential run computes each once.
+
+    Thread-safe; flows depend on the two frames alone (DIS objects are per thread and
+    warmed per size, model.prior.dis), so the memo never changes a result.
+    """
+
+    def __init__(self, flow: "FlowFn", size: int = 16):
+        self._flow, self._size = flow, size
+        self._lock = threading.Lock()
+        self._store: OrderedDict = OrderedDict()
+
+    def get(self, key: tuple[int, int], a, b):
+        with self._lock:
+            hit = self._store.get(key)
+        if hit is not None:
+            return hit
+        f = self._flow(a, b)
+        with self._lock:
+            self._store[key] = f
+            while len(self._store) > self._size:
+                self._store.popitem(last=False)
+        return f
+
+
+def flow_peer(name: str, flow: "FlowFn", *, occlusion: bool = False, quadratic: bool = False,
+              reading: str = "own", params: dict | None = None) -> Peer:
+    """A classical interpolator from any flow method (:data:`~vsugsp.eval.dis_flow.FlowFn`), as a peer.
+
+    Each mid frame k is the frame at t = 0.5 between half-rate frames k and k+1
+    (:func:`~vsugsp.eval.dis_flow.interpolate_frames`); with ``quadratic`` the outer
+    neighbours come from :func:`~vsugsp.model.motion.quad_neighbours` with the
+    filter's own scene-cut rule (``_SceneChangeNext/Prev`` where present, else the
+    detector at the default ``scene_threshold``).
+    """
+    from ..model.motion import quad_neighbours
+    from ..preset import Preset
+    from ..scene import CUT_PROP, scene_clip
+    from .dis_flow import interpolate_frames
+
+    def run(half: vs.VideoNode) -> vs.VideoNode:
+        matrix = rgb24_matrix(half)
+        rgb = to_rgb24(half, matrix)
+        count = rgb.num_frames
+        memo = _FlowMemo(flow)
+        sources = [rgb, _next_frames(rgb)]
+        if quadratic:
+            cuts = scene_clip(rgb, "auto", Preset().scene_threshold)
+            sources += [_prev_frames(rgb), _next_frames(_next_frames(rgb)),
+                        _prev_frames(cuts), cuts, _next_frames(cuts)]
+
+        def make(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
+            out = f[0].copy()
+            img0, img1 = frame_to_rgb(f[0]), frame_to_rgb(f[1])
+            prev = nxt = None
+            if quadratic:
+                flags = {n - 1: f[4].props, n: f[5].props, n + 1: f[6].props}
+                p, q = quad_neighbours(n, count, lambda j: bool(flags[j][CUT_PROP]))
+                prev = frame_to_rgb(f[2]) if p is not None else None
+                nxt = frame_to_rgb(f[3]) if q is not None else None
+            index = {"0>1": (n, n + 1), "1>0": (n + 1, n), "0>-1": (n, n - 1), "1>2": (n + 1, n + 2)}
+            write_rgb(out, interpolate_frames(img0, img1, 0.5, flow=flow, prev=prev, nxt=nxt,
+                                              occlusion=occlusion, quadratic=quadratic, reading=reading,
+                                              flows=lambda key, a, b: memo.get(index[key], a, b)))
+            return out
+
+        mid = core.std.ModifyFrame(rgb, sources, make)
+        return _double_rate(half, from_rgb24(mid, half.format, matrix))
+
+    described = {"warp": "quadratic path from frames k-1, k+2 (linear at ends, cuts, implausible acceleration)"
+                 if quadratic else "linear, both directions",
+                 "merge": "forward-backward visibility" if occlusion else "average",
+                 "occlusion": "forward-backward consistency" if occlusion else "none", "reading": reading}
+    return Peer(name, run, {**(params or {}), **described})
+
+
+#: the motion-aware DIS peers: name → (occlusion, quadratic, reading); "dis-sym" isolates the reading
+DIS_VARIANTS: dict[str, tuple[bool, bool, str]] = {
+    "dis-sym": (False, False, "both"),
+    "dis-occ": (True, False, "own"),
+    "dis-quad": (False, True, "both"),
+    "dis-quad-occ": (True, True, "both"),
+}
+
+
+def dis_variant(name: str, preset: str = "medium") -> Peer:
+    """The DIS ``preset`` peer ``name`` of :data:`DIS_VARIANTS` (the ``dis`` peer with motion-aware parts)."""
+    try:
+        from .dis_flow import _cv2, dis_flow
+        _cv2()
+    except ImportError as e:
+        raise PeerMissing(str(e)) from e
+    occlusion, quadratic, reading = DIS_VARIANTS[name]
+    return flow_peer(name, dis_flow(preset), occlusion=occlusion, quadratic=quadratic, reading=reading,
+                     params={"flow": "cv2.DISOpticalFlow", "preset": preset})
+
+
+PEERS: dict[str, Callable[[], Peer]] = {
+    "blend": blend, "mvtools": mvtools, "svp": svp, "dis": dis,
+    **{name: (lambda name=name: dis_variant(name)) for name in DIS_VARIANTS},
+}
 """Peer factories by name; each raises :class:`PeerMissing` when it cannot run here."""
 
 
@@ -157,4 +273,3 @@ def make_peer(name: str) -> Peer:
     if name not in PEERS:
         raise ValueError(f"vsugsp: unknown peer {name!r}; choose from {', '.join(PEERS)}")
     return PEERS[name]()
-
