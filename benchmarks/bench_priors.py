@@ -1,0 +1,304 @@
+"""Motion priors compared as classical interpolators (issue 23 item 1), with the motion ablation.
+
+``python benchmarks/bench_priors.py [--out benchmarks/results/priors-cpu-DATE] [--scale 1.0]``
+
+Each flow method computes F(k→k+1) and F(k+1→k) between kept frames of the DESIGN §7
+frame-drop protocol (even source frames kept, odd ones synthesized at t = 0.5 and scored
+by PSNR on RGB24, the clip's own matrix); the frame is the ``dis`` peer's (both frames
+backward-warped under linear motion, averaged; :func:`vsugsp.eval.dis_flow.render`), so
+rows differ by the flow alone.  Timing: CPU ms for the two flows of one 720p pair
+(bigbuckbunny), the median over the pairs scored; DIS medium runs in the same process as
+the reference (``x dis`` column), since the machine is shared and timings are noisy.
+
+OpenCV contrib methods (``cv2.optflow``: DeepFlow, DualTVL1, dense RLOF, PCAFlow,
+SparseToDense) are used when the ``cv2`` on the path has them: install
+opencv-contrib-python-headless into a folder of its own and put it first on PYTHONPATH
+(it must not replace opencv-python-headless in a shared environment).  Methods that
+cannot run are listed as missing.  Slow methods run on the first few scored frames only;
+their row says how many, and DIS medium is scored on the same frames beside them.
+
+Ablation (DIS medium flows, same frames): ``dis`` (the yardstick), ``dis-sym`` (linear,
+warps read through both frames' flows), ``dis-occ`` (visibility blend),
+``dis-quad`` (quadratic path from the outer neighbours, :mod:`vsugsp.model.motion`),
+``dis-quad-occ``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from vsugsp.eval.clips import default_clips, load_window
+from vsugsp.eval.dis_flow import dis_flow, gray, render
+from vsugsp.eval.frames import frame_to_rgb, rgb24_matrix, to_rgb24
+from vsugsp.eval.metrics import psnr
+from vsugsp.model import motion
+from vsugsp.model.prior import cv2_module
+
+FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+#: scored frames per clip (the first ones), and for slow methods
+WINDOWS = {"carphone_pristine": 40, "bigbuckbunny": 24}
+SLOW_WINDOWS = {"carphone_pristine": 10, "bigbuckbunny": 3}
+
+
+def _dis_custom(**settings) -> Callable[[], FlowFn]:
+    """A DIS flow with explicit settings; one object per frame size, warmed on a zero pair (model.prior.dis)."""
+
+    def make() -> FlowFn:
+        cv2 = cv2_module()
+        objs: dict = {}
+
+        def flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            obj = objs.get(a.shape)
+            if obj is None:
+                obj = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+                for key, value in settings.items():
+                    getattr(obj, "set" + key)(value)
+                zero = np.zeros(a.shape, np.uint8)
+                obj.calc(zero, zero, None)
+                objs[a.shape] = obj
+            return obj.calc(a, b, None)
+
+        return flow
+
+    return make
+
+
+def _optflow(factory: str) -> Callable[[], FlowFn]:
+    def make() -> FlowFn:
+        cv2 = cv2_module()
+        if not hasattr(cv2, "optflow"):
+            raise ImportError("cv2.optflow missing (opencv-contrib-python-headless first on PYTHONPATH)")
+        obj = getattr(cv2.optflow, factory)()
+        return lambda a, b: obj.calc(a, b, None)
+
+    return make
+
+
+def _rlof() -> FlowFn:
+    cv2 = cv2_module()
+    if not hasattr(cv2, "optflow"):
+        raise ImportError("cv2.optflow missing (opencv-contrib-python-headless first on PYTHONPATH)")
+    # dense RLOF takes colour frames; the luma is repeated into three channels
+    return lambda a, b: cv2.optflow.calcOpticalFlowDenseRLOF(cv2.cvtColor(a, cv2.COLOR_GRAY2BGR),
+                                                             cv2.cvtColor(b, cv2.COLOR_GRAY2BGR), None)
+
+
+def _farneback() -> FlowFn:
+    cv2 = cv2_module()
+    return lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 5, 15, 3, 5, 1.2, 0)
+
+
+#: name -> (factory, settings for the record, slow)
+METHODS: dict[str, tuple[Callable[[], FlowFn], dict, bool]] = {
+    "dis-ultrafast": (lambda: dis_flow("ultrafast"), {"preset": "ultrafast"}, False),
+    "dis-fast": (lambda: dis_flow("fast"), {"preset": "fast"}, False),
+    "dis-medium": (lambda: dis_flow("medium"), {"preset": "medium (the dis peer)"}, False),
+    "dis-medium-vr0": (_dis_custom(VariationalRefinementIterations=0),
+                       {"preset": "medium", "variational refinement": 0}, False),
+    "dis-medium-fs0": (_dis_custom(FinestScale=0), {"preset": "medium", "finest scale": 0}, False),
+    "dis-finer": (_dis_custom(FinestScale=0, PatchSize=8, PatchStride=3, GradientDescentIterations=25,
+                              VariationalRefinementIterations=10),
+                  {"finest scale": 0, "patch": 8, "stride": 3, "gd iterations": 25, "vr iterations": 10}, False),
+    "dis-p12": (_dis_custom(FinestScale=0, PatchSize=12, PatchStride=4),
+                {"preset": "medium", "finest scale": 0, "patch": 12, "stride": 4}, False),
+    "farneback": (_farneback, {"pyr_scale": 0.5, "levels": 5, "winsize": 15, "iterations": 3}, False),
+    "pcaflow": (_optflow("createOptFlow_PCAFlow"), {"module": "cv2.optflow", "defaults": True}, False),
+    "sparse-to-dense": (_optflow("createOptFlow_SparseToDense"), {"module": "cv2.optflow", "defaults": True}, False),
+    "dense-rlof": (_rlof, {"module": "cv2.optflow", "defaults": True}, True),
+    "deepflow": (_optflow("createOptFlow_DeepFlow"), {"module": "cv2.optflow", "defaults": True}, True),
+    "dual-tvl1": (_optflow("createOptFlow_DualTVL1"), {"module": "cv2.optflow", "defaults": True}, True),
+}
+
+ABLATION = {  # name -> (occlusion, quadratic, reading), as in vsugsp.eval.peers.DIS_VARIANTS
+    "dis": (False, False, "own"), "dis-sym": (False, False, "both"), "dis-occ": (True, False, "own"),
+    "dis-quad": (False, True, "both"), "dis-quad-occ": (True, True, "both"),
+}
+
+
+def load(name: str, scored: int, scale: float) -> tuple[list[np.ndarray], list[bool]]:
+    """Source frames 0 .. 2·scored + 2 of a public clip as RGB24 arrays, and the half-rate cut flags."""
+    import vapoursynth as vs
+
+    from vsugsp.preset import Preset
+    from vsugsp.scene import CUT_PROP, scene_clip
+
+    spec = next(c for c in default_clips() if c.name == name)
+    clip = load_window(spec)
+    clip = clip[:min(clip.num_frames, 2 * scored + 5)]
+    rgb = to_rgb24(clip, rgb24_matrix(clip))
+    if scale != 1.0:
+        rgb = vs.core.resize.Bicubic(rgb, round(rgb.width * scale / 2) * 2, round(rgb.height * scale / 2) * 2)
+    frames = [frame_to_rgb(f) for f in rgb.frames(close=True)]
+    half = rgb.std.SelectEvery(2, 0)
+    cuts = scene_clip(half, "auto", Preset().scene_threshold)
+    flags = [bool(f.props[CUT_PROP]) for f in cuts.frames(close=True)]
+    return frames, flags
+
+
+def score(frames: list[np.ndarray], flags: list[bool], flows: dict, scored: int, variant=ABLATION["dis"]) -> float:
+    """Mean PSNR of the first ``scored`` synthesized frames with ``flows[(a, b)]`` between half-rate frames."""
+    occlusion, quadratic, reading = variant
+    half = frames[0::2]
+    out = []
+    for k in range(scored):
+        prev, nxt = motion.quad_neighbours(k, len(half), flags) if quadratic else (None, None)
+        img = render(half[k], half[k + 1], flows[(k, k + 1)], flows[(k + 1, k)], 0.5,
+                     f0m=flows.get((k, prev)) if prev is not None else None,
+                     f12=flows.get((k + 1, nxt)) if nxt is not None else None,
+                     occlusion=occlusion, quadratic=quadratic, reading=reading)
+        out.append(psnr(img, frames[2 * k + 1]))
+    return float(np.mean(out))
+
+
+def compute_flows(flow: FlowFn, frames: list[np.ndarray], pairs: int) -> tuple[dict, list[float]]:
+    """Flows both ways between half-rate frames k, k+1 for k < pairs, and the ms of each pair."""
+    half = [gray(f) for f in frames[0::2]]
+    flows, ms = {}, []
+    for k in range(min(pairs, len(half) - 1)):
+        t0 = time.perf_counter()
+        flows[(k, k + 1)] = flow(half[k], half[k + 1])
+        flows[(k + 1, k)] = flow(half[k + 1], half[k])
+        ms.append(1000 * (time.perf_counter() - t0))
+    return flows, ms
+
+
+def run(methods: list[str], scale: float, log=print) -> dict:
+    clips = {name: load(name, n, scale) for name, n in WINDOWS.items()}
+    rows, missing = [], {}
+    for name in methods:
+        factory, settings, slow = METHODS[name]
+        try:
+            flow = factory()
+        except (ImportError, AttributeError) as e:
+            missing[name] = str(e)
+            log(f"{name}: missing ({e})")
+            continue
+        row = {"method": name, "settings": settings, "slow": slow, "clips": {}}
+        for clip, (frames, flags) in clips.items():
+            n = (SLOW_WINDOWS if slow else WINDOWS)[clip]
+            flow(gray(frames[0]), gray(frames[2]))  # first call: allocation, warm-up
+            flows, ms = compute_flows(flow, frames, n + 1)
+            entry = {"frames": n, "psnr": round(score(frames, flags, flows, n), 3),
+                     "ms_per_pair": round(statistics.median(ms[:n]), 1)}
+            if name == "dis-medium":
+                entry["ablation"] = {v: round(score(frames, flags, flows, n, ABLATION[v]), 3) for v in ABLATION}
+                entry["psnr_first"] = {str(m): round(score(frames, flags, flows, m), 3)
+                                       for m in sorted(set(SLOW_WINDOWS.values()) | {n})}
+            row["clips"][clip] = entry
+            log(f"{name} {clip}: {entry}")
+        rows.append(row)
+    return {"rows": rows, "missing": missing}
+
+
+def add_ratios(result: dict) -> None:
+    """Each row's ms over DIS medium's, and DIS medium's PSNR on the row's frames."""
+    ref = next((r for r in result["rows"] if r["method"] == "dis-medium"), None)
+    if ref is None:
+        return
+    for r in result["rows"]:
+        for clip, e in r["clips"].items():
+            base = ref["clips"][clip]
+            e["x_dis_ms"] = round(e["ms_per_pair"] / base["ms_per_pair"], 2)
+            e["dis_medium_psnr_same_frames"] = base["psnr_first"].get(str(e["frames"]), base["psnr"])
+
+
+def isolated(methods: list[str], scale: float, out: Path) -> dict:
+    """:func:`run` with each method in a child process: a method that crashes OpenCV is reported, not fatal."""
+    import subprocess
+
+    rows, missing = [], {}
+    for m in methods:
+        stem = out.with_name(out.name + f"-part-{m}")
+        part = stem.with_suffix(".json")
+        proc = subprocess.run([sys.executable, __file__, "--child", "--methods", m, "--scale", str(scale),
+                               "--out", str(stem)], text=True)
+        if not part.is_file():
+            missing[m] = f"crashed (exit {proc.returncode})"
+            continue
+        got = json.loads(part.read_text())
+        part.unlink()
+        if proc.returncode != 0:  # e.g. PCAFlow: results written, then a crash at interpreter exit
+            for r in got["rows"]:
+                r["note"] = f"the process crashed after writing its results (exit {proc.returncode})"
+        rows += got["rows"]
+        missing.update(got["missing"])
+    return {"rows": rows, "missing": missing}
+
+
+def markdown(result: dict) -> str:
+    meta = result["meta"]
+    lines = [f"# Motion priors as classical interpolators ({meta['date']}, CPU)", "",
+             f"{meta['machine']}; OpenCV {meta['opencv']} from `{meta['cv2']}`; frame-drop protocol, t = 0.5, "
+             f"the `dis` peer's warp and average, flows differ only; scale {meta['scale']}. "
+             f"Windows: first {WINDOWS['carphone_pristine']} scored frames of carphone (176x144), first "
+             f"{WINDOWS['bigbuckbunny']} of bigbuckbunny (1280x720); slow methods (marked *) on the first "
+             f"{SLOW_WINDOWS['carphone_pristine']} / {SLOW_WINDOWS['bigbuckbunny']}, with DIS medium on the same "
+             f"frames beside them. ms: median CPU time of the two flows of one pair, 2 shared cores "
+             f"(noisy: read the ratio to DIS medium measured in the same run).", "",
+             "| method | carphone dB | DIS medium, same frames | bbb 720p dB | DIS medium, same frames "
+             "| ms / 720p pair | x DIS medium | settings |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for r in result["rows"]:
+        c, b = r["clips"]["carphone_pristine"], r["clips"]["bigbuckbunny"]
+        star = " *" if r["slow"] else ""
+        lines.append(f"| {r['method']}{star} | {c['psnr']:.2f} | {c.get('dis_medium_psnr_same_frames', 0):.2f} "
+                     f"| {b['psnr']:.2f} | {b.get('dis_medium_psnr_same_frames', 0):.2f} | {b['ms_per_pair']:.0f} "
+                     f"| {b.get('x_dis_ms', 0):.2f} | {json.dumps(r['settings'])} |")
+    for name, why in result["missing"].items():
+        lines.append(f"| {name} | missing: {why} | | | | | | |")
+    ref = next((r for r in result["rows"] if r["method"] == "dis-medium"), None)
+    if ref is not None:
+        lines += ["", "## Ablation: occlusion and quadratic motion (DIS medium flows, same frames)", "",
+                  "| variant | carphone dB | Δ dis | bbb 720p dB | Δ dis |", "| --- | ---: | ---: | ---: | ---: |"]
+        ca, ba = ref["clips"]["carphone_pristine"]["ablation"], ref["clips"]["bigbuckbunny"]["ablation"]
+        for v in ABLATION:
+            lines.append(f"| {v} | {ca[v]:.2f} | {ca[v] - ca['dis']:+.2f} | {ba[v]:.2f} | {ba[v] - ba['dis']:+.2f} |")
+    lines += ["", "Not measured here: each method as the network's prior (the network is trained on the DIS "
+              "medium prior), and held-out frames of the four training clips."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    date = datetime.date.today().isoformat()
+    ap.add_argument("--out", default=f"benchmarks/results/priors-cpu-{date}", help="path without extension")
+    ap.add_argument("--methods", default=",".join(METHODS), help="comma list from " + ",".join(METHODS))
+    ap.add_argument("--scale", type=float, default=1.0, help="frame scale (quick tries), default 1.0")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    methods = [m for m in args.methods.split(",") if m]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        print(f"bench_priors: --methods {','.join(unknown)}: unknown; allowed: {','.join(METHODS)}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    if args.child:  # one method for isolated(): its rows only
+        out.with_suffix(".json").write_text(json.dumps(run(methods, args.scale, log=lambda s: print(s, flush=True))))
+        return 0
+    if "dis-medium" not in methods:
+        methods.insert(0, "dis-medium")
+    cv2 = cv2_module()
+    result = isolated(methods, args.scale, out)
+    add_ratios(result)
+    result["meta"] = {"date": date, "machine": f"{platform.processor() or platform.machine()}, "
+                      f"{__import__('os').cpu_count()} CPUs", "opencv": cv2.__version__, "cv2": cv2.__file__,
+                      "scale": args.scale, "windows": WINDOWS, "slow_windows": SLOW_WINDOWS,
+                      "command": " ".join(sys.argv)}
+    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    out.with_suffix(".md").write_text(markdown(result))
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
