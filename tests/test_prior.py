@@ -119,7 +119,7 @@ def test_preset_key_flow_prior():
     from vsugsp.preset import load_preset
 
     assert load_preset("quality").flow_prior == "auto"
-    assert load_preset("realtime").flow_prior == "none"
+    assert load_preset("realtime").flow_prior == "auto-realtime"
     assert load_preset("balanced", flow_prior="DIS").flow_prior == "dis"
     assert load_preset("balanced", flow_prior=None).flow_prior == "none"
     with pytest.raises(ValueError, match="flow_prior"):

@@ -120,3 +120,104 @@ def test_the_filter_computes_two_pairs_ahead_with_two_workers(monkeypatch):
     assert sum(p[1].startswith("vsugsp-prior") for p in priors) == 5  # all but the first pair's came ahead
     # pairs 1 and 2 (two ahead: one per worker) started during pair 0's pass
     assert sum(p[2] < first_pass_end for p in priors) == 3, events
+
+
+def test_auto_realtime_resolves_to_its_candidate_on_cuda_and_none_on_a_cpu():
+    from vsugsp.model import prior
+    from vsugsp.preset import load_preset
+
+    assert prior.resolve("auto-realtime", "cpu") == "none"
+    assert prior.resolve("auto-realtime", "cuda:0") == "dis-fast"
+    assert "keeps up" in prior.describe("auto-realtime", "cuda") and prior.describe("auto-realtime", "cpu") == \
+        "none (auto-realtime on cpu)"
+    assert load_preset("realtime").flow_prior == "auto-realtime"
+    assert load_preset("realtime").mode == "dense"
+
+
+def _realtime_engine(net, flow_prior: str, setting: str = "auto-realtime", **kw):
+    """An engine of the realtime preset on the CPU, preset key ``setting``, whose interpolator runs
+    ``flow_prior`` (what ``setting`` resolves to on CUDA)."""
+    import dataclasses
+
+    from vsugsp.engine import Engine
+    from vsugsp.interpolator import build_interpolator
+    from vsugsp.preset import load_preset
+
+    interp = build_interpolator(load_preset("realtime", device="cpu", flow_prior=setting), net)
+    return Engine(dataclasses.replace(interp, flow_prior=flow_prior), prior_workers=2, **kw)
+
+
+def test_auto_realtime_engine_decides_on_the_first_pair_from_injected_timings(caplog, monkeypatch):
+    """As on a CUDA host: the pool's measured rate against the source rate picks dis-fast or none, once."""
+    from fractions import Fraction
+
+    from vsugsp.model import ModelConfig, UGSPNet
+
+    torch.manual_seed(0)
+    net = UGSPNet(ModelConfig(width="small")).eval()
+    frames = [f[0].numpy() for f in _frames(3, 96, 128)]
+    times = [Fraction(1, 2)]
+
+    def run(engine):
+        return [engine.interpolate(i, times[0], frames[i], frames[i + 1], times) for i in range(2)]
+
+    with_prior = run(_realtime_engine(net, "dis-fast", "dis-fast"))  # the decision made, each way
+    without = run(_realtime_engine(net, "none", "none"))
+    assert not np.array_equal(with_prior[0], without[0])  # the prior matters on these frames
+
+    real = prior_pool.realtime_prior
+    decided = []
+
+    def as_on_cuda(setting, pair, device, workers, fps):
+        decided.append((setting, workers, fps))
+        return real(setting, pair, torch.device("cuda"), workers, fps)
+
+    monkeypatch.setattr(prior_pool, "needs_measuring", lambda setting, device: setting != "none")
+    monkeypatch.setattr(prior_pool, "realtime_prior", as_on_cuda)
+    # 2 workers at 0.05 s a pair: 40 pairs/s against 24 fps, keeps up
+    monkeypatch.setattr(prior_pool.time, "perf_counter", iter([0.0, 0.05]).__next__)
+    with caplog.at_level("INFO", logger="vsugsp.prior_pool"):
+        engine = _realtime_engine(net, "dis-fast", source_fps=Fraction(24000, 1001))
+        assert engine.flow_prior == "dis-fast" and not decided  # nothing measured before the first pair
+        got = run(engine)
+    assert decided == [("dis-fast", 2, Fraction(24000, 1001))]  # measured once
+    assert engine.flow_prior == "dis-fast" and engine.interp.flow_prior == "dis-fast"
+    assert all(np.array_equal(a, b) for a, b in zip(got, with_prior))
+    assert "realtime runs with the dis-fast prior: 2 workers give 40.0 pairs/s, the source needs 23.98" in caplog.text
+    # 2 workers at 0.5 s a pair: 4 pairs/s, does not keep up: none, said in one line
+    caplog.clear()
+    monkeypatch.setattr(prior_pool.time, "perf_counter", iter([0.0, 0.5]).__next__)
+    with caplog.at_level("INFO", logger="vsugsp.prior_pool"):
+        engine = _realtime_engine(net, "dis-fast", source_fps=Fraction(24000, 1001))
+        got = run(engine)
+    assert engine.flow_prior == "none" and engine.interp.flow_prior == "none"
+    assert all(np.array_equal(a, b) for a, b in zip(got, without))
+    lines = [r.getMessage() for r in caplog.records if "realtime runs" in r.getMessage()]
+    assert lines == ["vsugsp: realtime runs without the flow prior: 2 workers give 4.0 pairs/s of dis-fast, "
+                     "the source needs 23.98"]
+
+
+def test_realtime_on_a_cpu_has_no_prior_no_measurement_and_the_same_frames(caplog, monkeypatch):
+    vs = pytest.importorskip("vapoursynth")
+    from vsclips import moving
+
+    import vsugsp
+    from vsugsp.interpolator import Interpolator
+    from vsugsp.model import ModelConfig, UGSPNet
+
+    torch.manual_seed(0)
+    net = UGSPNet(ModelConfig(width="small")).eval()
+    src = moving(vs.YUV420P8, 64, 48, length=4)
+
+    def frames(**kw):
+        clip = vsugsp.interpolate(src, 2, model=net, device="cpu", preset="realtime", **kw)
+        return [b"".join(np.asarray(f[p]).tobytes() for p in range(3)) for f in clip.frames()]
+
+    none = frames(flow_prior="none")
+    calls = []
+    monkeypatch.setattr(Interpolator, "prior", lambda self, a, b: calls.append(1))
+    monkeypatch.setattr(prior_pool.time, "perf_counter", lambda: pytest.fail("measured on a CPU"))
+    with caplog.at_level("INFO", logger="vsugsp.prior_pool"):
+        assert frames() == none  # the preset's auto-realtime
+    assert not calls
+    assert "realtime runs without the flow prior on the CPU" in caplog.text

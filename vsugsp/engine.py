@@ -33,6 +33,7 @@ request just recomputes them, identically).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections import OrderedDict
@@ -42,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import work
+from . import prior_pool, work
 from .device_frames import Transfer
 from .once import OnceCache
 from .prior_pool import PriorPool
@@ -68,12 +69,16 @@ class Engine:
     batch: t values of one pair per forward pass; cache_frames: source frames
     whose encoder features are kept (None: the settings' values); prior_workers:
     threads computing the priors of the next pairs (None:
-    :func:`vsugsp.prior_pool.default_workers`, one per pair ahead).
+    :func:`vsugsp.prior_pool.default_workers`, one per pair ahead); source_fps: the
+    clip's rate, frames/s (None: unknown), which a measured prior ("auto-realtime") must
+    keep up with.
     """
 
     def __init__(self, interp: "Interpolator", *, batch: int | None = None, cache_frames: int | None = None,
-                 prior_workers: int | None = None) -> None:
+                 prior_workers: int | None = None, source_fps: "Fraction | float | None" = None) -> None:
         import torch
+
+        from .model.prior import MEASURED
 
         self.interp = interp
         self.net = interp.net
@@ -101,6 +106,19 @@ class Engine:
         self._ahead_images = OnceCache(2 * self.prior_pool.ahead + 2)
         # Pair priors, computed outside the compute lock; enough for the pairs in flight and ahead.
         self._priors = OnceCache(max(4, 2 * self.prior_pool.ahead + 2))
+        #: the clip's frame rate (frames/s; None: unknown), what a measured prior must keep up with
+        self.source_fps = source_fps
+        # A measured prior ("auto-realtime"): decided on the first pair rendered, once, before any
+        # frame is made, so every frame of the run has the same prior.  On a CPU (or without
+        # OpenCV) it is decided now, with no measurement.
+        self._decide_lock = threading.Lock()
+        self._undecided = False
+        if interp.settings.flow_prior in MEASURED:
+            if prior_pool.needs_measuring(self.flow_prior, self.device):
+                self._undecided = True
+            else:
+                self._use_prior(prior_pool.realtime_prior(self.flow_prior, None, self.device,
+                                                          self.prior_pool.workers, source_fps))
 
     # -------------------------------------------------------------- public
     def stats(self) -> dict[str, int]:
@@ -152,6 +170,8 @@ class Engine:
         it, :meth:`Transfer.download`); it is shared with the chunk's other readers:
         read it, never write it.
         """
+        if self._undecided:
+            self._decide_prior(i, frame0, frame1)
         if ahead:
             prev = frame1
             for m, (nxt, nxt_times) in enumerate(ahead[: self.prior_pool.ahead]):
@@ -174,6 +194,25 @@ class Engine:
         return (image.float().cpu().numpy() if host else image), spent[t]
 
     # -------------------------------------------------------------- internals
+    def _decide_prior(self, i: int, frame0: Any, frame1: Any) -> None:
+        """Measure the prior pool on pair ``i`` and keep its prior or none (:func:`prior_pool.realtime_prior`)."""
+        with self._decide_lock:
+            if not self._undecided:  # another thread decided while this one waited
+                return
+            a, b = self._image(i, frame0, wait=False), self._image(i + 1, frame1, wait=False)
+            if self.transfer.cuda:  # uploaded on the transfer's stream; DIS reads them on the host
+                self._torch.cuda.current_stream(self.device).wait_stream(self.transfer.up)
+            _check_pair(i, a, b)
+            self._use_prior(prior_pool.realtime_prior(self.flow_prior, (a, b), self.device,
+                                                      self.prior_pool.workers, self.source_fps))
+            self._undecided = False
+
+    def _use_prior(self, setting: str) -> None:
+        """Run with the resolved prior ``setting`` from now on (set before any frame is made)."""
+        if setting != self.interp.flow_prior:
+            self.interp = dataclasses.replace(self.interp, flow_prior=setting)
+        self.flow_prior = setting
+
     def _tensor(self, frame: "np.ndarray | Callable[[], np.ndarray | torch.Tensor]") -> "torch.Tensor":
         """1×3×H×W on the device in the net's dtype: from a host array, or a callable's array or device tensor."""
         torch = self._torch
@@ -283,7 +322,8 @@ class Engine:
             a, f0 = self._frame(i, frame0)
             b, f1 = self._frame(i + 1, frame1)
             _check_pair(i, a, b)
-            tt = torch.tensor([float(t) for t in chunk], dtype=self.dtype, device=self.device)
+            # t in fp32 whatever the network's dtype (the network takes it so; fp16 moves 0.4 by 1e-4)
+            tt = torch.tensor([float(t) for t in chunk], dtype=torch.float32, device=self.device)
             image, macs, dense = self.interp(
                 a.expand(n, -1, -1, -1), b.expand(n, -1, -1, -1), tt, feats0=f0, feats1=f1, pair_flow=pair)
         macs, dense = int(macs), int(dense)

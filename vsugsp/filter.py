@@ -180,7 +180,7 @@ def _build_engine(cfg: Preset, instance: Any, clip: vs.VideoNode):
 
             log.info("vsugsp: adapting the network to the clip (%d steps)", cfg.adapt)
             model = adapt(clip, cfg.adapt, model=model, device=str(resolve_device(cfg.device)))
-        return Engine(build_interpolator(cfg, model))
+        return Engine(build_interpolator(cfg, model), source_fps=_src_fps(clip))
     except ValueError as exc:
         raise _error(exc) from None
 

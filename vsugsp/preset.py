@@ -28,7 +28,7 @@ PRECISIONS = ("fp16", "fp32")
 #: "auto" and :data:`vsugsp.sparse.backends.BACKEND_NAMES` (written out: this module stays torch-free)
 BACKENDS = ("auto", "reference", "tiles", "cpu", "cuda")
 SCENE_MODES = ("auto", "props", "detect", "off")
-FLOW_PRIORS = ("none", "dis", "dis-fast", "auto", "auto-fast")
+FLOW_PRIORS = ("none", "dis", "dis-fast", "auto", "auto-fast", "auto-realtime")
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,9 @@ class Preset:
         instead of searching for the motion from nothing; needs
         ``opencv-python-headless``.  Best on large motion.  "dis-fast": DIS on
         half-size frames (about a quarter of the cost, nearly the same flow).  "auto" / "auto-fast": "dis" / "dis-fast" where
-        OpenCV is installed, else "none" (with a warning in the log).
+        OpenCV is installed, else "none" (with a warning in the log).  "auto-realtime":
+        "dis-fast" on CUDA where the prior pool keeps up with the clip's rate (measured on
+        the first pair, said in the log), else "none"; "none" on a CPU.
     refine: which corrections the network makes to the flow it starts from (the DIS
         prior, or zero): any of "flow" (flow residuals), "fusion" (learned occlusion
         blend, else an equal blend) and "rgb" (RGB residual).  Default: fusion and rgb (the

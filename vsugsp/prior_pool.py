@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["PriorPool", "default_workers", "keeps_up", "realtime_prior"]
+__all__ = ["PriorPool", "default_workers", "keeps_up", "needs_measuring", "realtime_prior"]
 
 log = logging.getLogger(__name__)
 
@@ -94,19 +94,31 @@ def keeps_up(seconds_per_pair: float, workers: int, source_fps: "Fraction | floa
     return seconds_per_pair <= 0 or workers / seconds_per_pair >= float(source_fps)
 
 
-def realtime_prior(setting: str, frames: tuple["torch.Tensor", "torch.Tensor"], device: "torch.device",
+def needs_measuring(setting: str, device: "torch.device") -> bool:
+    """Whether :func:`realtime_prior` measures for ``setting`` (resolved) on ``device`` (else it decides at once)."""
+    return device.type != "cpu" and setting != "none"
+
+
+def realtime_prior(setting: str, frames: "tuple[torch.Tensor, torch.Tensor] | None", device: "torch.device",
                    workers: int, source_fps: "Fraction | float | None") -> str:
     """The prior ``realtime`` runs with: ``setting`` (resolved) where the pool keeps up, else "none".
 
     Measured on the clip's first pair (its second run: the first builds the DIS
     objects).  On a CPU the prior's workers would take the network's own cores,
-    so there it stays "none" whatever the measurement.  Says which, in a log line.
+    so there it stays "none" without a measurement (``frames`` may be None then, as
+    where ``setting`` is "none": OpenCV missing).  Says which, in a log line.
     """
     from .model.prior import prior_for
 
     if device.type == "cpu":
         log.info("vsugsp: realtime runs without the flow prior on the CPU (its workers would take the network's cores)")
         return "none"
+    if setting == "none":
+        log.warning("vsugsp: realtime runs without the flow prior: OpenCV is not installed "
+                    "(pip install opencv-python-headless)")
+        return "none"
+    if frames is None:
+        raise ValueError("vsugsp: realtime_prior measures on a pair of frames; got none")
     a, b = frames
     prior_for(setting, a, b)
     start = time.perf_counter()

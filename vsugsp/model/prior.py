@@ -72,7 +72,14 @@ AUTO_BY_DEVICE: dict[str, dict[str, str]] = {
 }
 #: the CPU's choices (the names "auto" settings may take)
 AUTO = AUTO_BY_DEVICE["cpu"]
-SETTINGS = ("none", *VARIANTS, *AUTO)
+#: Settings decided by a measurement, with the prior they try: "auto-realtime" runs "dis-fast"
+#: on CUDA where the prior pool keeps up with the clip's frame rate, measured on the clip's
+#: first pair by the engine (:func:`vsugsp.prior_pool.realtime_prior`; one log line says which
+#: and why), else "none".  On a CPU it is "none" with no measurement: the prior's workers would
+#: take the network's own cores.  :func:`resolve` gives the prior tried (the measurement is
+#: the engine's), so an interpolator used outside the engine runs it unmeasured.
+MEASURED: dict[str, str] = {"auto-realtime": "dis-fast"}
+SETTINGS = ("none", *VARIANTS, *AUTO, *MEASURED)
 
 
 def _kind(device: "str | torch.device") -> str:
@@ -86,10 +93,13 @@ def resolve(setting: str, device: "str | torch.device" = "cpu") -> str:
     """A ``flow_prior`` setting made concrete for a device ("cpu", "cuda", "cuda:N" or a torch.device).
 
     "auto" / "auto-fast" take :data:`AUTO_BY_DEVICE`'s choice where OpenCV is
-    installed, else "none"; the other settings stand as they are.
+    installed, else "none"; a :data:`MEASURED` setting gives the prior it tries on CUDA
+    (OpenCV installed), else "none"; the other settings stand as they are.
     """
     if setting not in SETTINGS:
         raise ValueError(f"vsugsp: flow_prior={setting!r}; allowed: {', '.join(SETTINGS)}")
+    if setting in MEASURED:
+        return MEASURED[setting] if _kind(device) == "cuda" and available() else "none"
     if setting in AUTO:
         return AUTO_BY_DEVICE[_kind(device)][setting] if available() else "none"
     return setting
@@ -98,6 +108,10 @@ def resolve(setting: str, device: "str | torch.device" = "cpu") -> str:
 def describe(setting: str, device: "str | torch.device" = "cpu") -> str:
     """What ``setting`` runs on ``device``, for reports: e.g. "dis-fast (auto on cuda)"."""
     chosen = resolve(setting, device)
+    if setting in MEASURED:
+        why = "" if available() else ", OpenCV missing"
+        kept = " where the prior pool keeps up with the source, else none" if chosen != "none" else ""
+        return f"{chosen}{kept} ({setting} on {_kind(device)}{why})"
     if setting in AUTO:
         why = "" if available() else ", OpenCV missing"
         return f"{chosen} ({setting} on {_kind(device)}{why})"
