@@ -63,6 +63,11 @@ class UGSPOutput:
     chosen backend executed; mask_macs: MACs at per-pixel mask granularity;
     dense_macs: the same network unpruned.  features: per-level decoder features
     (for the self-contrast loss).  dense: the auxiliary unpruned pass (train mode).
+
+    executed / masked: the counts behind ``macs`` / ``mask_macs`` as the pass left them:
+    an int, or a 0-dim tensor on the pass's device where counting them on the host would
+    sync with the device (a pruned pass's mask sums).  ``macs`` and ``mask_macs`` read them
+    as ints, so a pass syncs for its counts only where they are read.
     """
 
     image: torch.Tensor
@@ -74,10 +79,20 @@ class UGSPOutput:
     mask_logits: list[torch.Tensor] = field(default_factory=list)
     features: list[torch.Tensor] = field(default_factory=list)
     flow_pyramid: list[torch.Tensor] = field(default_factory=list)
-    macs: int = 0
-    mask_macs: int = 0
+    executed: "int | torch.Tensor" = 0
+    masked: "int | torch.Tensor" = 0
     dense_macs: int = 0
     dense: "UGSPOutput | None" = None
+
+    @property
+    def macs(self) -> int:
+        """MACs the backend executed."""
+        return int(self.executed)
+
+    @property
+    def mask_macs(self) -> int:
+        """MACs at per-pixel mask granularity."""
+        return int(self.masked)
 
     @property
     def density(self) -> float:
@@ -366,7 +381,7 @@ class UGSPNet(nn.Module):
                 parent = m
                 y, done = block.forward_pruned(x, m, backend)
                 executed += done * per_px
-                mask_px += int(m.sum()) * per_px
+                mask_px = mask_px + m.count_nonzero() * per_px  # int64 on the device: synced only if read
             if block is self.dec2:
                 features.append(y)
                 return {
@@ -412,5 +427,5 @@ class UGSPNet(nn.Module):
         return UGSPOutput(
             image=image, flow=flow, occlusion=occ, residual=res, uncertainty=logscale,
             masks=d["masks"], mask_logits=d["logits"], features=d["features"], flow_pyramid=d["flows"],
-            macs=fixed_macs + d["executed"], mask_macs=fixed_macs + d["mask_macs"], dense_macs=dense_macs,
+            executed=fixed_macs + d["executed"], masked=fixed_macs + d["mask_macs"], dense_macs=dense_macs,
         )

@@ -104,8 +104,12 @@ class MaskedBackend(ABC):
         """What :meth:`run_block` needs to know of ``mask`` (computed once per decoder level)."""
 
     @abstractmethod
-    def executed_pixels(self, plan: Any) -> int:
-        """Output pixels the backend computes for ``plan`` (per conv of the block)."""
+    def executed_pixels(self, plan: Any) -> "int | torch.Tensor":
+        """Output pixels the backend computes for ``plan`` (per conv of the block).
+
+        An int where the plan knows it on the host, else a 0-dim int64 tensor on the
+        mask's device (counting it on the host would sync with the device).
+        """
 
     @abstractmethod
     def conv(self, x: torch.Tensor, plan: Any, weight: torch.Tensor, bias: torch.Tensor | None,
@@ -138,8 +142,8 @@ class ReferenceBackend(MaskedBackend):
     def plan(self, mask: torch.Tensor) -> torch.Tensor:
         return mask
 
-    def executed_pixels(self, plan: torch.Tensor) -> int:
-        return int(plan.sum())
+    def executed_pixels(self, plan: torch.Tensor) -> torch.Tensor:
+        return plan.count_nonzero()  # on the mask's device: no host sync
 
     def conv(self, x, plan, weight, bias, prelu):
         return masked_conv3x3_reference(x, weight, bias, plan, prelu)

@@ -34,7 +34,7 @@ class TilePlan:
     ty: torch.Tensor  # (n,) tile row
     tx: torch.Tensor  # (n,) tile column
     pixel_mask: torch.Tensor  # (n, 1, T, T) float: the pixel mask inside each active tile
-    active_pixels: int
+    active: torch.Tensor  # () active pixels of the mask, on its device (counted without a host sync)
     halo_cache: dict = field(default_factory=dict, repr=False, compare=False)  # see halo_index
 
     @property
@@ -56,6 +56,11 @@ class TilePlan:
         return self.count / max(1, self.total)
 
     @property
+    def active_pixels(self) -> int:
+        """Active pixels of the mask (reading it syncs with the mask's device)."""
+        return int(self.active)
+
+    @property
     def executed_pixels(self) -> int:
         """Output pixels the tiles compute (what the CPU actually runs)."""
         return self.count * self.tile * self.tile
@@ -72,7 +77,7 @@ def tile_plan(mask: torch.Tensor, tile: int = TILE) -> TilePlan:
     active = tiles.any(dim=4).any(dim=2)
     b, ty, tx = active.nonzero(as_tuple=True)
     pm = tiles.permute(0, 1, 3, 2, 4)[b, ty, tx].unsqueeze(1)
-    return TilePlan(bsz, h, w, tile, b, ty, tx, pm, int(mask.sum()))
+    return TilePlan(bsz, h, w, tile, b, ty, tx, pm, mask.sum())
 
 
 def to_padded(x: "torch.Tensor | Sequence[Any]", plan: TilePlan) -> torch.Tensor:
