@@ -100,3 +100,35 @@ def test_the_engine_gives_the_network_t_in_fp32(net):
     engine.interpolate(0, Fraction(2, 5), frame, frame, times)
     (t,) = seen
     assert t.dtype == torch.float32 and t.tolist() == [np.float32(0.4), np.float32(0.8)]
+
+
+@pytest.mark.parametrize("tile", [None, 4])
+def test_cap_mask_on_a_gpu_reads_nothing_on_the_host_and_keeps_the_same_pixels(tile, monkeypatch):
+    """On CUDA tensors the under-the-cap shortcut (a host sync) is skipped: the top-k gives the same mask."""
+    from vsugsp.model.masks import cap_mask
+
+    g = torch.Generator().manual_seed(2)
+    prob = torch.rand(2, 1, 24, 32, generator=g)
+    for on in (0.05, 0.3, 0.9):  # under, near and over the cap
+        mask = prob > 1 - on
+        for cap in (0.25, 0.5):
+            want = cap_mask(mask, prob, cap, tile)
+            with no_host_reads(monkeypatch):
+                monkeypatch.setattr(torch.Tensor, "is_cuda", property(lambda self: True))
+                got = cap_mask(mask, prob, cap, tile)
+                monkeypatch.undo()
+            assert torch.equal(got, want), (on, cap)
+
+
+def test_a_dense_engine_pass_reads_nothing_on_the_host_before_its_download(net, monkeypatch):
+    """realtime (dense): the frame and its work come out of a pass with no tensor read on the host."""
+    from vsugsp.engine import Engine
+    from vsugsp.interpolator import build_interpolator
+    from vsugsp.preset import load_preset
+
+    engine = Engine(build_interpolator(load_preset("realtime", device="cpu"), net))
+    a, b = (x[0].numpy() for x in _pair())
+    times = [Fraction(1, 2)]
+    with no_host_reads(monkeypatch):
+        image, spent = engine.render(0, times[0], a, b, times, host=False)
+    assert image.shape == (3, 64, 96) and spent["executed_macs"] == spent["dense_macs"] > 0

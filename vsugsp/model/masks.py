@@ -62,7 +62,9 @@ def cap_mask(mask: torch.Tensor, prob: torch.Tensor, cap: float, tile: int | Non
     b = mask.shape[0]
     flat = mask.reshape(b, -1)
     k = max(1, int(cap * flat.shape[1]))
-    if int(flat.sum(1).max()) <= k:
+    # Under the cap: the mask as it is.  On a GPU that check would wait for the device, and the
+    # top-k below keeps the same pixels then (every pixel on outranks every pixel off).
+    if not flat.is_cuda and int(flat.sum(1).max()) <= k:
         return mask
     score = torch.where(flat, prob.reshape(b, -1).float(), torch.full_like(flat, -1.0, dtype=torch.float32))
     top = score.topk(k, dim=1).indices
