@@ -689,3 +689,45 @@ def test_once_cache_peek_never_waits_and_reads_nothing():
     worker.join(timeout=30)
     assert cache.peek("k") == "v" and len(cache) == 1  # a peek is not one of the reads
     assert cache.get("k", lambda: "x") == "v" and len(cache) == 0
+
+
+_ONE_THREAD_LATE_PRIOR = """
+import time
+import vapoursynth as vs
+from vsclips import moving
+import vsugsp
+from vsugsp.once import OnceCache
+
+original = OnceCache.prefetch
+
+def late(self, key, compute, uses=1):  # a busy machine: the prior worker runs late, after its claim
+    def slow():
+        time.sleep(0.3)
+        return compute()
+    return original(self, key, slow, uses)
+
+OnceCache.prefetch = late
+vs.core.num_threads = 1
+src = moving(vs.YUV420P8, 64, 48, length=5, fps=(24, 1))
+out = vsugsp.interpolate(src, factor=2, preset="fast", device="cpu", flow_prior="dis")
+print("frames", sum(1 for _ in out.frames()))
+"""
+
+
+def test_one_vapoursynth_thread_never_waits_on_a_prior_worker_that_waits_for_a_frame():
+    """With one VapourSynth thread, the prior worker must have its frames before it claims a pair:
+    that thread, waiting in pair i + 1's callback for the claimed prior, cannot deliver frame i + 2
+    (the hang of issue 24 item 7, here in the filter itself, not only in render's workers)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here), str(here.parent), os.environ.get("PYTHONPATH", "")])}
+    try:
+        proc = subprocess.run([sys.executable, "-c", _ONE_THREAD_LATE_PRIOR], capture_output=True, text=True,
+                              timeout=120, env=env)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the filter hung: its only VapourSynth thread waited on a prior worker waiting for a frame")
+    assert proc.returncode == 0 and "frames 10" in proc.stdout, proc.stderr[-2000:]

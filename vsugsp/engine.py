@@ -281,17 +281,32 @@ class Engine:
         """Pair ``i``'s prior as a job; ``wait``: it may wait on a worker's conversion (workers only)."""
 
         def compute() -> "torch.Tensor | None":
-            a, b = self._image(i, frame0, wait), self._image(i + 1, frame1, wait)
-            if self.transfer.cuda:  # their uploads are queued by now (maybe by another worker): wait for them
-                self._torch.cuda.current_stream(self.device).wait_stream(self.transfer.up)
-            _check_pair(i, a, b)
-            return self.interp.prior(a, b)
+            return self._pair_prior(i, self._image(i, frame0, wait), self._image(i + 1, frame1, wait))
 
         return compute
 
+    def _pair_prior(self, i: int, a: "torch.Tensor", b: "torch.Tensor") -> "torch.Tensor | None":
+        if self.transfer.cuda:  # their uploads are queued by now (maybe by another worker): wait for them
+            self._torch.cuda.current_stream(self.device).wait_stream(self.transfer.up)
+        _check_pair(i, a, b)
+        return self.interp.prior(a, b)
+
     def _prefetch_prior(self, i: int, frame0: Any, frame1: Any, uses: int) -> None:
-        """Start pair ``i``'s prior in a worker unless it is there or under way."""
-        self._prefetch(i, self._priors.prefetch, i, self._prior_job(i, frame0, frame1), uses)
+        """Start pair ``i``'s prior in a worker unless it is there or under way.
+
+        The worker has both frames before it claims the pair: a VapourSynth
+        thread that needs this prior waits on the claim, and with one
+        VapourSynth thread (the one waiting) a frame asked for after the claim
+        would never come.  If that thread computes the prior itself meanwhile,
+        the worker's later claim finds it (or, once it has been read, computes
+        one more that the bounded cache drops).
+        """
+
+        def job() -> None:
+            a, b = self._image(i, frame0), self._image(i + 1, frame1)
+            self._priors.prefetch(i, lambda: self._pair_prior(i, a, b), uses)
+
+        self._prefetch(i, job)
 
     def _image_job(self, frame: Any) -> "Callable[[], torch.Tensor]":
         return lambda: self._tensor(frame)
