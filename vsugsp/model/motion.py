@@ -39,10 +39,11 @@ class QuadLimits:
     estimates are almost always a flow failure in one of the outer pairs).
     ``tolerance`` and ``rel_tolerance``: the accelerations seen from frame 0 and from
     frame 1 (at the matching pixel) may differ by ``tolerance + rel_tolerance·|a|`` with
-    full weight, fading to none at twice that.  Defaults measured on the public clips
-    (DIS medium, frame-drop protocol, benchmarks/results/priors-cpu-2026-12-07.md):
-    a limit of 8 lost 0.27 dB on bigbuckbunny against 16; a tight consistency check
-    (0.5 + 0.5·|a|) threw away most of the gain.
+    full weight, fading to none at twice that.  Defaults chosen on the windows of
+    benchmarks/bench_priors.py (DIS medium, frame-drop protocol, reading "both"): a
+    limit of 8 lost 0.27 dB on bigbuckbunny against 16, a tight consistency check
+    (0.5 + 0.5·|a|) threw away most of the gain; on later, unseen frames (carphone
+    80–119, bigbuckbunny 48–131) these defaults gave +0.24 / +0.04 dB over the ``dis`` peer.
     """
 
     max_accel: float = 16.0
@@ -60,8 +61,8 @@ class OcclusionLimits:
     weight moved to the other warp where one side is surely occluded.  DIS is
     inconsistent far beyond occlusions, and one warp alone is noisier than the average
     of two: on bigbuckbunny the Sundaram et al. bound (0.01, 0.5) at full strength cost
-    0.24 dB, this default costs about 0.02 dB while halving the ghost at a clear
-    occlusion (tests/test_motion.py).
+    0.24 dB, this default costs 0.03 dB while cutting the error at a clear occlusion
+    by 39 % (exact flows; with DIS flows 0.3 %, tests/test_motion.py).
     """
 
     rel: float = 0.5
