@@ -39,4 +39,6 @@ if [ ${#missing[@]} -gt 0 ] || [ "$skvideo_ok" != 1 ]; then
          "(run scripts/gpu_wheels.sh where there is a network); the steps that need them will fail" >&2
   fi
 fi
+# On the lent device machine only what lands under $OUT comes back: write the results there.
+if [ -z "${GPU_CHECK_OUT:-}" ] && [ -n "${OUT:-}" ]; then export GPU_CHECK_OUT=$OUT; fi
 exec "$py" scripts/gpu_check.py
