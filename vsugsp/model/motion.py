@@ -1,7 +1,8 @@
 """Motion beyond a straight line between two frames: quadratic paths, visibility, neighbour choice.
 
 Pure functions on flow fields (numpy, H×W×2 float32, pixels, x then y; F(a→b)(p) is
-where pixel p of frame a lies in frame b), no OpenCV and no I/O.
+where pixel p of frame a lies in frame b), no OpenCV and no I/O; the network's quadratic
+prior (:func:`quadratic_flows_at_torch`, :func:`motion_tensor`) is the same on B×C×H×W tensors.
 
 * :func:`quadratic_flows_at`: the flows from time t to frames 0 and 1 when each pixel
   moves on a quadratic path (QVI, Xu et al., NeurIPS 2019) estimated from the outer
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
+import torch
 
 Flow = np.ndarray  # H×W×2 float32, pixels
 
@@ -226,3 +228,94 @@ def quad_neighbours(i: int, length: int, cut_after: CutFlags) -> tuple[Optional[
     prev = i - 1 if i >= 1 and not cut(i - 1) else None
     nxt = i + 2 if i + 2 < length and not cut(i + 1) else None
     return prev, nxt
+
+
+# --------------------------------------------------------------- torch, for the network
+
+def _norm_t(v: "torch.Tensor") -> "torch.Tensor":
+    return torch.sqrt(v[:, 0:1] ** 2 + v[:, 1:2] ** 2)
+
+
+def _ramp_t(x: "torch.Tensor", full: "torch.Tensor | float") -> "torch.Tensor":
+    full = full.clamp_min(1e-6) if isinstance(full, torch.Tensor) else max(full, 1e-6)
+    return (2.0 - x / full).clamp(0.0, 1.0)
+
+
+def sample_torch(field: "torch.Tensor", at: "torch.Tensor") -> "torch.Tensor":
+    """:func:`sample` on B×C×H×W tensors: ``field`` read bilinearly at ``p + at(p)`` (border replicated)."""
+    b, _, h, w = field.shape
+    ys, xs = torch.meshgrid(torch.arange(h, device=field.device, dtype=at.dtype),
+                            torch.arange(w, device=field.device, dtype=at.dtype), indexing="ij")
+    x = (xs + at[:, 0]).clamp(0, w - 1)
+    y = (ys + at[:, 1]).clamp(0, h - 1)
+    # align_corners=True: -1 and 1 are the centres of the first and last pixels, as sample's indices
+    gx = 2.0 * x / max(w - 1, 1) - 1.0
+    gy = 2.0 * y / max(h - 1, 1) - 1.0
+    grid = torch.stack([gx, gy], -1).to(field.dtype)
+    return torch.nn.functional.grid_sample(field, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def _accel_weight_t(a: "torch.Tensor", other: "torch.Tensor", has_other: "torch.Tensor",
+                    limits: QuadLimits) -> "torch.Tensor":
+    """:func:`accel_weight` on B×2×H×W; ``has_other`` (B×1×1×1 bool) False reads as ``other`` None."""
+    mag = _norm_t(a)
+    g = _ramp_t(mag, limits.max_accel)
+    agree = _ramp_t(_norm_t(a - other), limits.tolerance + limits.rel_tolerance * mag)
+    return g * torch.where(has_other, agree, torch.ones_like(agree))
+
+
+def quadratic_flows_at_torch(f01: "torch.Tensor", f10: "torch.Tensor", f0m: "torch.Tensor | None",
+                             f12: "torch.Tensor | None", t: "torch.Tensor | float",
+                             limits: QuadLimits = QuadLimits(), reading: str = "own") -> "torch.Tensor":
+    """:func:`quadratic_flows_at` on B×2×H×W tensors (fp32, pixels), for the network; returns B×4×H×W.
+
+    The layout is :func:`vsugsp.model.prior.flows_at`'s: F(t→0) then F(t→1).  ``t``: a number
+    or a B×1×1×1 tensor in [0, 1].  A neighbour is missing when it is None or, per batch item,
+    when its flow holds a non-finite value (so one tensor carries the fall-back of each item and
+    nothing is read on the host).  Reading "own" is computed as ``t·F10 − acc1``,
+    ``(1 − t)·F01 − acc0``: with no trusted acceleration that is the linear prior's numbers
+    bit for bit (:func:`vsugsp.model.prior.flows_at`).
+    """
+    if reading not in READINGS:
+        raise ValueError(f"vsugsp: reading={reading!r}; allowed: {', '.join(READINGS)}")
+    if not isinstance(t, torch.Tensor):
+        if not 0.0 <= t <= 1.0:
+            raise ValueError(f"vsugsp: t must be in [0, 1], got {t}")
+        t = torch.full((f01.shape[0], 1, 1, 1), float(t), dtype=f01.dtype, device=f01.device)
+    t = t.to(f01.dtype)
+    s = 1 - t
+
+    def side(f: "torch.Tensor | None") -> "tuple[torch.Tensor, torch.Tensor]":
+        if f is None:
+            return torch.zeros_like(f01), torch.zeros(f01.shape[0], 1, 1, 1, dtype=torch.bool, device=f01.device)
+        ok = torch.isfinite(f).flatten(1).all(1).view(-1, 1, 1, 1)
+        return torch.where(ok, f, torch.zeros_like(f)), ok
+
+    g0m, has0 = side(f0m)
+    g12, has1 = side(f12)
+    a0 = f01 + g0m  # acceleration of frame 0's pixels (see acceleration)
+    a1 = f10 + g12
+    w0 = _accel_weight_t(a0, sample_torch(a1, f01), has1, limits) * has0
+    w1 = _accel_weight_t(a1, sample_torch(a0, f10), has0, limits) * has1
+    acc0 = w0 * a0 * ((t * t - t) / 2.0)
+    acc1 = w1 * a1 * ((s * s - s) / 2.0)
+    if reading == "own":
+        return torch.cat([t * f10 - acc1, s * f01 - acc0], 1)
+    to0, to1 = _read(f01, f10, t * f01 + acc0, s * f10 + acc1, reading)
+    return torch.cat([to0, to1], 1)
+
+
+#: Channels of a pair's motion tensor (:func:`motion_tensor`): F(0→1), F(1→0), F(0→−1), F(1→2).
+MOTION_CHANNELS = 8
+
+
+def motion_tensor(pair: "torch.Tensor", left: "torch.Tensor | None", right: "torch.Tensor | None") -> "torch.Tensor":
+    """A pair's B×8×H×W motion from its B×4 pair flow and its neighbours' pair flows (None: no neighbour).
+
+    ``left``: pair (−1, 0)'s flow, whose F(1→0) is F(0→−1); ``right``: pair (1, 2)'s, whose F(0→1)
+    is F(1→2).  A missing side is NaN, read as "no neighbour" by :func:`quadratic_flows_at_torch`.
+    """
+    nan = torch.full_like(pair[:, :2], float("nan"))
+    f0m = nan if left is None else left[:, 2:].to(pair.dtype)
+    f12 = nan if right is None else right[:, :2].to(pair.dtype)
+    return torch.cat([pair, f0m, f12], 1)

@@ -256,7 +256,9 @@ class UGSPNet(nn.Module):
         the prior's linear-motion flows from t at that level's detail (area-averaged) and the
         decoders predict residuals to them (the coarsest one sees the encoder features warped
         by them); the output flow keeps the prior's full-resolution detail.  An all-zero prior
-        is the plain network.  Its cost is not in the MACs.
+        is the plain network.  Its cost is not in the MACs.  A B×8×H×W motion instead (the pair's
+        flows and its outer neighbours', :func:`vsugsp.model.motion.motion_tensor`) starts them
+        from quadratic-path flows (:func:`vsugsp.model.prior.flows_at`).
         refine: which of the network's corrections to apply (:data:`REFINE`; all by default).
 
         Wherever both frames are static (:func:`static_weight`) the output is their mean,
@@ -313,8 +315,8 @@ class UGSPNet(nn.Module):
         """The prior's flows from t on the padded network grid and at strides 2…16 (fp32, their pixels)."""
         from .prior import flows_at
 
-        if pair_flow.dim() != 4 or pair_flow.shape[1] != 4 or pair_flow.shape[0] not in (1, batch):
-            raise ValueError(f"vsugsp: pair_flow must be B×4×H×W for a batch of {batch}, "
+        if pair_flow.dim() != 4 or pair_flow.shape[1] not in (4, 8) or pair_flow.shape[0] not in (1, batch):
+            raise ValueError(f"vsugsp: pair_flow must be B×4×H×W (or a B×8×H×W motion) for a batch of {batch}, "
                              f"got {tuple(pair_flow.shape)}")
         pf = pair_flow.float()
         if pf.shape[0] != batch:

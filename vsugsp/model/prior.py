@@ -269,20 +269,30 @@ def pair_flow(img0: torch.Tensor, img1: torch.Tensor, preset: str = "medium", sc
 
 
 def flows_at(pair: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Linear-motion flows from time t (B×1×1×1 in (0, 1)) to frames 0 and 1 from a B×4 pair flow.
+    """Flows from time t (B×1×1×1 in (0, 1)) to frames 0 and 1 from a B×4 pair flow or a B×8 motion.
 
-    Returns B×4×H×W: ``t·F(1→0)`` then ``(1−t)·F(0→1)``, the network's flow layout.
+    Returns B×4×H×W: under linear motion (B×4) ``t·F(1→0)`` then ``(1−t)·F(0→1)``, the
+    network's flow layout; a B×8 motion (:func:`vsugsp.model.motion.motion_tensor`: the pair
+    flow and its outer neighbours' flows) places them on a quadratic path
+    (:func:`vsugsp.model.motion.quadratic_flows_at_torch`, the same numbers where no
+    acceleration is trusted).
     """
     t = t.to(pair.dtype)
+    if pair.shape[1] == 8:
+        from .motion import quadratic_flows_at_torch
+
+        return quadratic_flows_at_torch(pair[:, 0:2], pair[:, 2:4], pair[:, 4:6], pair[:, 6:8], t)
     return torch.cat([t * pair[:, 2:], (1 - t) * pair[:, :2]], 1)
 
 
 def swap(pair: torch.Tensor) -> torch.Tensor:
-    """The pair flow of the time-swapped pair (frame 1 first)."""
+    """The pair flow (or B×8 motion) of the time-swapped pair (frame 1 first)."""
+    if pair.shape[1] == 8:  # F01, F10, F0m, F12 → F10, F01, F12, F0m
+        return torch.cat([pair[:, 2:4], pair[:, 0:2], pair[:, 6:8], pair[:, 4:6]], 1)
     return torch.cat([pair[:, 2:], pair[:, :2]], 1)
 
 
 def mirror(pair: torch.Tensor) -> torch.Tensor:
-    """The pair flow of the horizontally mirrored frames."""
-    sign = pair.new_tensor([-1.0, 1.0, -1.0, 1.0]).view(1, 4, 1, 1)
+    """The pair flow (or B×8 motion) of the horizontally mirrored frames."""
+    sign = pair.new_tensor([-1.0, 1.0] * (pair.shape[1] // 2)).view(1, -1, 1, 1)
     return pair.flip(-1) * sign
