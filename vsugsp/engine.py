@@ -106,6 +106,12 @@ class Engine:
         self._ahead_images = OnceCache(2 * self.prior_pool.ahead + 2)
         # Pair priors, computed outside the compute lock; enough for the pairs in flight and ahead.
         self._priors = OnceCache(max(4, 2 * self.prior_pool.ahead + 2))
+        #: "linear" or "quadratic" (preset key ``motion``): quadratic passes the network each pair's
+        #: motion (its prior and its outer neighbours' priors, :meth:`_motion`) instead of its prior
+        self.motion = interp.settings.motion
+        # Pairs' motions (quadratic), read by each chunk of the pair; a pair's prior is then read by
+        # the motions of pairs i − 1, i and i + 1 (:meth:`_prior_uses`), never by a chunk itself.
+        self._motions = OnceCache(4)
         #: the clip's frame rate (frames/s; None: unknown), what a measured prior must keep up with
         self.source_fps = source_fps
         # A measured prior ("auto-realtime"): decided on the first pair rendered, once, before any
@@ -156,6 +162,7 @@ class Engine:
         times: Sequence[Fraction],
         ahead: "Sequence[tuple[np.ndarray | Callable[[], Any], Sequence[Fraction]]] | None" = None,
         host: bool = True,
+        neighbours: "tuple[Any, Any] | None" = None,
     ) -> "tuple[np.ndarray | torch.Tensor, dict[str, int]]":
         """:meth:`interpolate`'s frame and its share of the work (executed_macs, dense_macs,
         forward_passes; :func:`vsugsp.work.split` of its chunk's totals, the same whoever computed it).
@@ -169,6 +176,9 @@ class Engine:
         network's dtype, made on :attr:`stream` (the caller converts and downloads
         it, :meth:`Transfer.download`); it is shared with the chunk's other readers:
         read it, never write it.
+        neighbours: with ``motion: quadratic``, source frames ``i − 1`` and ``i + 2`` (as frame0,
+        or None where that side has none: a clip's end, a scene cut; the caller decides,
+        :func:`vsugsp.model.motion.quad_neighbours`); ignored under linear motion.
         """
         if self._undecided:
             self._decide_prior(i, frame0, frame1)
@@ -176,7 +186,7 @@ class Engine:
             prev = frame1
             for m, (nxt, nxt_times) in enumerate(ahead[: self.prior_pool.ahead]):
                 if self.flow_prior != "none":
-                    self._prefetch_prior(i + 1 + m, prev, nxt, -(-len(nxt_times) // self.batch))
+                    self._prefetch_prior(i + 1 + m, prev, nxt, self._prior_uses(i + 1 + m, len(nxt_times)))
                 else:  # no prior: the workers still bring the next source frames onto the device
                     self._prefetch(("image", i + 2 + m), self._ahead_images.prefetch, i + 2 + m,
                                    self._image_job(nxt), 3)
@@ -187,8 +197,9 @@ class Engine:
             raise ValueError(f"vsugsp: t={t} is not among the pair's times {list(times)}") from None
         c = pos // self.batch
         chunk = tuple(times[c * self.batch : (c + 1) * self.batch])
+        nb = neighbours if self.motion == "quadratic" else None
         images, spent = self._chunks.get(
-            (i, c), lambda: self._run(i, chunk, frame0, frame1, -(-len(times) // self.batch)),
+            (i, c), lambda: self._run(i, chunk, frame0, frame1, -(-len(times) // self.batch), nb),
             uses=chunk, reader=t)
         image = images[t]
         return (image.float().cpu().numpy() if host else image), spent[t]
@@ -277,6 +288,38 @@ class Engine:
         """
         return self._priors.get(i, self._prior_job(i, frame0, frame1, wait=False), uses)
 
+    def _prior_uses(self, i: int, n_times: int) -> "int | set[int]":
+        """The reads pair ``i``'s prior serves: each chunk of its ``n_times`` frames (linear), or
+        the motions of pairs i − 1, i and i + 1 (quadratic; a reader that never comes, at a cut,
+        leaves it to the bounded cache)."""
+        if self.motion == "quadratic":
+            return {i - 1, i, i + 1}
+        return -(-n_times // self.batch)
+
+    def _motion(self, i: int, frame0: Any, frame1: Any, neighbours: "tuple[Any, Any] | None",
+                chunks: int) -> "torch.Tensor | None":
+        """Pair ``i``'s B×8 motion (:func:`vsugsp.model.motion.motion_tensor`), once for its ``chunks``.
+
+        Read from the three pairs' priors (computed once each, shared with the neighbours'
+        motions: no extra DIS run).  Without a neighbour on either side (or without a prior)
+        it is the pair's prior itself, so the network gets the linear prior's very numbers.
+        """
+        prev, nxt = neighbours if neighbours is not None else (None, None)
+
+        def read(j: int, a: Any, b: Any) -> "torch.Tensor | None":
+            return self._priors.get(j, self._prior_job(j, a, b, wait=False), self._prior_uses(j, 0), reader=i)
+
+        def compute() -> "torch.Tensor | None":
+            from .model.motion import motion_tensor
+
+            own = read(i, frame0, frame1)
+            left = read(i - 1, prev, frame0) if prev is not None else None
+            right = read(i + 1, frame1, nxt) if nxt is not None else None
+            if own is None or (left is None and right is None):
+                return own
+            return motion_tensor(own, left, right)
+
+        return self._motions.get((i, prev is not None, nxt is not None), compute, chunks)
     def _prior_job(self, i: int, frame0: Any, frame1: Any, wait: bool = True) -> "Callable[[], torch.Tensor | None]":
         """Pair ``i``'s prior as a job; ``wait``: it may wait on a worker's conversion (workers only)."""
 
@@ -322,13 +365,17 @@ class Engine:
         self.prior_pool.submit(fn, *args)
 
     def _run(
-        self, i: int, chunk: tuple[Fraction, ...], frame0: Any, frame1: Any, chunks: int = 1
+        self, i: int, chunk: tuple[Fraction, ...], frame0: Any, frame1: Any, chunks: int = 1,
+        neighbours: "tuple[Any, Any] | None" = None,
     ) -> tuple[dict[Fraction, np.ndarray], dict[Fraction, dict[str, int]]]:
         """Images and per-frame work of one chunk; ``chunks``: how many the pair has (they share its prior)."""
         torch = self._torch
         n = len(chunk)
-        # one prior per pair, shared by every t and chunk of it (tiny frames: none)
-        pair = self._prior(i, frame0, frame1, chunks) if self.flow_prior != "none" else None
+        # one prior (or motion) per pair, shared by every t and chunk of it (tiny frames: none)
+        pair = None
+        if self.flow_prior != "none":
+            pair = (self._motion(i, frame0, frame1, neighbours, chunks) if self.motion == "quadratic"
+                    else self._prior(i, frame0, frame1, chunks))
         with self._compute, torch.inference_mode(), self._on_stream():
             if pair is not None and self.stream is not None:
                 # the prior came up on its worker's default stream

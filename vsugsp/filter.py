@@ -223,11 +223,14 @@ def _build_graph(
     rgb = bounded(colors.to_rgb(src), cfg.cache_frames)
     rgb_a = _remap(rgb, length, plan.left)
     rgb_b = _remap(rgb, length, plan.right)
-    via_rgbs = colors.from_rgb(_interp_clip(rgb, rgb_a, rgb_b, rmap, engine), src.format, src_a)
+    quadratic = getattr(engine, "motion", "linear") == "quadratic"
+    outer_rgb = _outer_clips(rgb, info, plan, length) if quadratic else []
+    via_rgbs = colors.from_rgb(_interp_clip(rgb, rgb_a, rgb_b, rmap, engine, outer_rgb), src.format, src_a)
     yuv = src.format.color_family == vs.YUV
     if frame_path == "device":
         # the source frames i(n) and i(n) + 1 in their own format
-        on_device = _device_interp_clip(src, src_a, _remap(src, length, plan.right), rmap, engine)
+        outer = _outer_clips(src, info, plan, length) if quadratic else []
+        on_device = _device_interp_clip(src, src_a, _remap(src, length, plan.right), rmap, engine, outer)
     fam, w, h = int(src.format.color_family), src.width, src.height
 
     def _interp_for(fa: vs.VideoFrame | None) -> vs.VideoNode:
@@ -275,6 +278,42 @@ def _build_graph(
     return final
 
 
+def _outer_clips(frames: vs.VideoNode, info: vs.VideoNode, plan: OutputPlan, length: int) -> list[vs.VideoNode]:
+    """For ``motion: quadratic``: output-length clips of source frames i − 1 and i + 2 of output n's
+    pair (i, i + 1), and of the info frames i − 1 and i + 1 (their cut decisions); blank where
+    the index is outside the clip.  Requested with the pair's frames, so the engine never waits
+    on a worker for them (one VapourSynth thread: see :meth:`vsugsp.engine.Engine._prefetch_prior`)."""
+    last = plan.src_frames - 1
+
+    def at(offset: int) -> Callable[[int], int | None]:
+        def index(n: int) -> int | None:
+            j = plan.left(n) + offset
+            return j if 0 <= j <= last else None
+
+        return index
+
+    return [_remap(frames, length, at(-1)), _remap(frames, length, at(2)),
+            _remap(info, length, at(-1)), _remap(info, length, at(1))]
+
+
+def _neighbours(i: int, src_frames: int, outer: list[vs.VideoFrame],
+                as_frame: Callable[[vs.VideoFrame], Any]) -> "tuple[Any, Any] | None":
+    """Source frames i − 1 and i + 2 for pair i's quadratic motion (None for a side across a cut or
+    past a clip's end: :func:`vsugsp.model.motion.quad_neighbours`); None without ``outer`` frames."""
+    if not outer:
+        return None
+    from .model.motion import quad_neighbours
+
+    fprev, fnext, info_prev, info_next = outer
+    cuts = {i - 1: info_prev, i + 1: info_next}
+
+    def cut_after(k: int) -> bool:  # pair i itself is interpolated, so it is no cut
+        return k in cuts and _decision(cuts[k].props, 0).cut
+
+    prev, nxt = quad_neighbours(i, src_frames, cut_after)
+    return (None if prev is None else as_frame(fprev)), (None if nxt is None else as_frame(fnext))
+
+
 def _ahead_frames(engine: Any, rmap: RateMap, i: int, frame: Callable[[int], Any], always: bool = False) -> list:
     """The source frames after pair i's, each with the times of the pair it ends, for the engine's
     prior pool (:meth:`vsugsp.engine.Engine.render`'s ``ahead``): for the priors ahead, and
@@ -286,10 +325,11 @@ def _ahead_frames(engine: Any, rmap: RateMap, i: int, frame: Callable[[int], Any
 
 
 def _device_interp_clip(src: vs.VideoNode, src_a: vs.VideoNode, src_b: vs.VideoNode, rmap: RateMap,
-                        engine: Any) -> vs.VideoNode:
+                        engine: Any, outer: "list[vs.VideoNode] | None" = None) -> vs.VideoNode:
     """Output-length clip in ``src``'s format of the network's frames, converted on the device.
 
-    src_a/src_b: output-length clips of the source frames i(n) and i(n) + 1.
+    src_a/src_b: output-length clips of the source frames i(n) and i(n) + 1; outer:
+    :func:`_outer_clips` (quadratic motion) or empty.
     Each frame carries its share of the engine's work (:mod:`vsugsp.work`) for the final props.
     """
     fmt = device_frames.PlaneFormat.of(src.format)
@@ -312,10 +352,11 @@ def _device_interp_clip(src: vs.VideoNode, src_a: vs.VideoNode, src_b: vs.VideoN
 
     def _interp(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         i, t = rmap.position(n)
-        fa, fb = f
+        fa, fb = f[:2]
         # the next pairs' priors are computed during this pass (VapourSynth asks for them too late)
         ahead = _ahead_frames(engine, rmap, i, _ahead, always=True)
-        image, spent = engine.render(i, t, upload(fa), upload(fb), rmap.times_of(i), ahead, host=False)
+        extra = {"neighbours": nb} if (nb := _neighbours(i, rmap.src_frames, f[2:], upload)) else {}
+        image, spent = engine.render(i, t, upload(fa), upload(fb), rmap.times_of(i), ahead, host=False, **extra)
         spec = colors.resolve_color(fa.props, fmt.family, w, h)  # coded like source frame i
         planes = transfer.download(image, lambda x: device_frames.from_rgb(x, fmt, spec), after=engine.stream)
         out = core.create_video_frame(vfmt, w, h)
@@ -327,7 +368,7 @@ def _device_interp_clip(src: vs.VideoNode, src_a: vs.VideoNode, src_b: vs.VideoN
         return out
 
     blank = core.std.BlankClip(src, length=rmap.num_frames, keep=True)
-    return uncached(core.std.ModifyFrame(blank, [src_a, src_b], _interp))
+    return uncached(core.std.ModifyFrame(blank, [src_a, src_b, *(outer or [])], _interp))
 
 
 def _array(frame: vs.VideoFrame) -> np.ndarray:
@@ -336,8 +377,10 @@ def _array(frame: vs.VideoFrame) -> np.ndarray:
 
 
 def _interp_clip(rgb: vs.VideoNode, rgb_a: vs.VideoNode, rgb_b: vs.VideoNode, rmap: RateMap,
-                 engine: Any) -> vs.VideoNode:
+                 engine: Any, outer: "list[vs.VideoNode] | None" = None) -> vs.VideoNode:
     """Output-length RGBS clip of the network's frames (only requested where the plan interpolates).
+
+    outer: :func:`_outer_clips` of the RGBS frames (quadratic motion) or empty.
 
     Each frame carries its share of the engine's work (:mod:`vsugsp.work`) for the final props.
     """
@@ -348,7 +391,7 @@ def _interp_clip(rgb: vs.VideoNode, rgb_a: vs.VideoNode, rgb_b: vs.VideoNode, rm
 
     def _interp(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         i, t = rmap.position(n)
-        fa, fb = f
+        fa, fb = f[:2]
 
         def as_array(frame: vs.VideoFrame) -> Callable[[], np.ndarray]:
             # Called by the engine only when the frame is not already on the device.
@@ -356,7 +399,8 @@ def _interp_clip(rgb: vs.VideoNode, rgb_a: vs.VideoNode, rgb_b: vs.VideoNode, rm
 
         # the next pairs' priors are computed during this pass (VapourSynth asks for them too late)
         ahead = _ahead_frames(engine, rmap, i, _ahead)
-        image, spent = engine.render(i, t, as_array(fa), as_array(fb), rmap.times_of(i), ahead)
+        extra = {"neighbours": nb} if (nb := _neighbours(i, rmap.src_frames, f[2:], as_array)) else {}
+        image, spent = engine.render(i, t, as_array(fa), as_array(fb), rmap.times_of(i), ahead, **extra)
         out = f[0].copy()
         for p in range(3):
             np.copyto(np.asarray(out[p]), image[p])
@@ -366,4 +410,4 @@ def _interp_clip(rgb: vs.VideoNode, rgb_a: vs.VideoNode, rgb_b: vs.VideoNode, rm
         return out
 
     blank = core.std.BlankClip(rgb, length=rmap.num_frames, keep=True)
-    return uncached(core.std.ModifyFrame(blank, [rgb_a, rgb_b], _interp))
+    return uncached(core.std.ModifyFrame(blank, [rgb_a, rgb_b, *(outer or [])], _interp))
