@@ -19,6 +19,10 @@ bit-identical whatever order or thread it is requested from. So
   next source frames).  A frame converted ahead serves its two pairs' priors
   and the pass; a VapourSynth thread never waits on a worker's conversion (the
   worker may be waiting for VapourSynth), it converts the frame itself then.
+- with ``motion: quadratic`` a pair's prior is not read by the pass itself but by
+  the motions (:meth:`Engine._motion`) of pairs i − 1, i and i + 1, each built once
+  from the three pairs' priors; the caller hands over source frames i − 1 and i + 2
+  with the pair (``render(neighbours=...)``), so no VapourSynth thread waits for them.
 
 Frames reach the engine as host arrays or as callables giving an RGB tensor
 already on the device (:mod:`vsugsp.device_frames`, through :attr:`Engine.transfer`);

@@ -14,7 +14,8 @@ callback reads was requested by VapourSynth before the callback runs):
   pair (i, i+1) and whether frames i and i+1 are identical (full-size
   ``PlaneStats`` differences).
 - ``interp``: ``ModifyFrame`` over the source frames i(n) and i(n)+1 in their
-  own format, calling the engine: the planes go to the device and are
+  own format (with ``motion: quadratic`` also i(n) − 1, i(n) + 2 and the cut flags
+  of the pairs beside: :func:`_outer_clips`), calling the engine: the planes go to the device and are
   converted there, and the output comes back once, already in the input's
   format (:mod:`vsugsp.device_frames`).  Frames tagged with a matrix the
   device path does not convert (constant-luminance, ICtCp) take the
