@@ -363,13 +363,18 @@ def _device_interp_clip(src: vs.VideoNode, src_a: vs.VideoNode, src_b: vs.VideoN
         out = core.create_video_frame(vfmt, w, h)
         for p, plane in enumerate(planes):
             np.copyto(np.asarray(out[p]), plane, casting="unsafe")  # int32 codes into uint16 planes
-        out.props[work.MACS] = spent["executed_macs"]
-        out.props[work.DENSE_MACS] = spent["dense_macs"]
-        out.props[work.PASSES] = spent["forward_passes"]
+        _put_work(out.props, spent)
         return out
 
     blank = core.std.BlankClip(src, length=rmap.num_frames, keep=True)
     return uncached(core.std.ModifyFrame(blank, [src_a, src_b, *(outer or [])], _interp))
+
+
+def _put_work(props: Any, spent: dict[str, int]) -> None:
+    """An interpolated frame's share of its chunk's work (:meth:`vsugsp.engine.Engine.render`) as props."""
+    props[work.MACS] = spent["executed_macs"]
+    props[work.DENSE_MACS] = spent["dense_macs"]
+    props[work.PASSES] = spent["forward_passes"]
 
 
 def _array(frame: vs.VideoFrame) -> np.ndarray:
@@ -405,9 +410,7 @@ def _interp_clip(rgb: vs.VideoNode, rgb_a: vs.VideoNode, rgb_b: vs.VideoNode, rm
         out = f[0].copy()
         for p in range(3):
             np.copyto(np.asarray(out[p]), image[p])
-        out.props[work.MACS] = spent["executed_macs"]
-        out.props[work.DENSE_MACS] = spent["dense_macs"]
-        out.props[work.PASSES] = spent["forward_passes"]
+        _put_work(out.props, spent)
         return out
 
     blank = core.std.BlankClip(rgb, length=rmap.num_frames, keep=True)
