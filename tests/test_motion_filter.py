@@ -139,11 +139,14 @@ def test_one_vapoursynth_thread_with_quadratic_motion_finishes(net, monkeypatch)
         core.num_threads = old
 
 
-def test_quadratic_without_a_prior_is_a_clear_error(net):
-    with pytest.raises(ValueError, match="'motion' = 'quadratic' needs a flow prior, but 'flow_prior' = 'none'"):
-        load_preset("balanced", motion="quadratic", flow_prior="none")
-    with pytest.raises(vs.Error, match="motion"):
-        vsugsp.interpolate(moving(vs.YUV420P8, 48, 32, length=3), 2, model=net, device="cpu",
-                           motion="quadratic", flow_prior="none")
+def test_quadratic_without_a_prior_is_linear(net):
+    """quadratic is the default: with flow_prior none (or a prior that resolves to none) there is
+    nothing to bend, and the frames are linear's, not an error."""
+    assert load_preset("balanced").motion == "quadratic" and load_preset("realtime").motion == "linear"
+    assert load_preset("balanced", flow_prior="none").motion == "quadratic"
+    src = moving(vs.YUV420P8, 48, 32, length=4)
+    quad = vsugsp.interpolate(src, 2, model=net, device="cpu", motion="quadratic", flow_prior="none")
+    lin = vsugsp.interpolate(src, 2, model=net, device="cpu", motion="linear", flow_prior="none")
+    assert frames(quad) == frames(lin)
     with pytest.raises(ValueError, match="'motion' = 'cubic' is invalid; allowed: linear | quadratic"):
         load_preset("balanced", motion="cubic")

@@ -57,12 +57,13 @@ class Preset:
         OpenCV is installed, else "none" (with a warning in the log).  "auto-realtime":
         "dis-fast" on CUDA where the prior pool keeps up with the clip's rate (measured on
         the first pair, said in the log), else "none"; "none" on a CPU.
-    motion: "linear" (default) or "quadratic": the prior's flows at t follow a quadratic
+    motion: "quadratic" (default) or "linear": the prior's flows at t follow a quadratic
         path estimated from the outer neighbours' priors (source frames i − 1 and i + 2;
         linear at a clip's ends, across a scene cut and where the acceleration is not
-        trusted: :mod:`vsugsp.model.motion`).  No extra DIS runs (the neighbours' priors
-        are the engine's own).  Needs a flow prior (``flow_prior`` not "none"); where the
-        prior resolves to none (no OpenCV, tiny frames) the frames are the linear ones.
+        trusted: :mod:`vsugsp.model.motion`), or the straight line between the pair.  No
+        extra DIS runs (the neighbours' priors are the engine's own).  Without a prior
+        (``flow_prior`` none, or a prior that resolves to none: no OpenCV, tiny frames)
+        there is nothing to bend and the frames are the linear ones.
     refine: which corrections the network makes to the flow it starts from (the DIS
         prior, or zero): any of "flow" (flow residuals), "fusion" (learned occlusion
         blend, else an equal blend) and "rgb" (RGB residual).  Default: fusion and rgb (the
@@ -102,7 +103,7 @@ class Preset:
     max_density: float | tuple[float, ...] | None = 0.4
     ensemble: int = 1
     flow_prior: str = "auto"
-    motion: str = "linear"
+    motion: str = "quadratic"
     refine: tuple[str, ...] = ("fusion", "rgb")
     adapt: int = 0
     scale: float = 1.0
@@ -389,7 +390,4 @@ def load_preset(preset: "str | Path | Mapping[str, Any] | Preset" = "balanced", 
         )
     raw.update(overrides)
     values = {key: _validate(key, v) for key, v in raw.items()}
-    if values.get("motion", "linear") == "quadratic" and values.get("flow_prior", Preset.flow_prior) == "none":
-        raise ValueError("vsugsp: preset key 'motion' = 'quadratic' needs a flow prior, but 'flow_prior' = 'none'; "
-                         f"allowed: motion linear, or flow_prior one of {', '.join(p for p in FLOW_PRIORS if p != 'none')}")
     return Preset(**values)
