@@ -495,13 +495,16 @@ def _breaks_at(clip, bad: int):
     return core.std.ModifyFrame(clip, clip, boom)
 
 
-@pytest.mark.parametrize("factor,prior", [(2, "none"), (Fraction(5, 2), "none"), (2, "dis")])
-def test_a_broken_source_frame_fails_only_the_frames_that_need_it(net, factor, prior):
-    """With the prior, pair i also reads frame i + 2 ahead (its prefetch fails alone)."""
+@pytest.mark.parametrize("factor,prior,motion", [(2, "none", "quadratic"), (Fraction(5, 2), "none", "quadratic"),
+                                                 (2, "dis", "linear"), (2, "dis", "quadratic")])
+def test_a_broken_source_frame_fails_only_the_frames_that_need_it(net, factor, prior, motion):
+    """With the prior, pair i also reads frame i + 2 ahead (its prefetch fails alone); with quadratic
+    motion and a prior, pairs i − 1 and i + 1 of the broken frame's pairs need it too (their outer
+    neighbour); without a prior quadratic motion asks for no frame beyond the pair."""
     from vsugsp.timing import RateMap
 
     src = moving(vs.YUV420P8, 32, 24, length=12)
-    out = run(_breaks_at(src, 5), net, factor, flow_prior=prior)
+    out = run(_breaks_at(src, 5), net, factor, flow_prior=prior, motion=motion)
     rmap = RateMap(12, Fraction(factor))
     failed = set()
     for n in range(out.num_frames):
@@ -515,9 +518,11 @@ def test_a_broken_source_frame_fails_only_the_frames_that_need_it(net, factor, p
     needs = {n for n in range(out.num_frames) if 5 in (rmap.position(n)[0], rmap.position(n)[0] + 1)
              and not (rmap.position(n) == (4, 0))}
     after = min(n for n in range(out.num_frames) if rmap.position(n) == (6, 0))
+    if motion == "quadratic" and prior != "none":  # frame 5 is pair 3's i + 2 and pair 6's i − 1
+        needs |= {n for n in range(out.num_frames) if rmap.position(n)[0] in (3, 6) and rmap.position(n)[1] != 0}
     assert failed == needs | {after}, sorted(failed)
     # the source frames next to the broken one still come out, as they are
-    good = run(src, net, factor, flow_prior=prior)
+    good = run(src, net, factor, flow_prior=prior, motion=motion)
     for n in sorted(set(range(out.num_frames)) - failed):
         assert same_pixels(out.get_frame(n), good.get_frame(n)), n
 
@@ -610,10 +615,10 @@ def test_the_next_pairs_prior_is_computed_during_this_pairs_pass(net, monkeypatc
         return out
 
     src = moving(vs.YUV420P8, 48, 32, length=6)
-    plain = frames_bytes(run(src, net, flow_prior="dis"))
+    plain = frames_bytes(run(src, net, flow_prior="dis", motion="linear"))  # the prior-ahead mechanism alone
     monkeypatch.setattr(Interpolator, "prior", slow_prior)
     monkeypatch.setattr(Interpolator, "__call__", slow_call)
-    ahead = frames_bytes(run(src, net, flow_prior="dis"))
+    ahead = frames_bytes(run(src, net, flow_prior="dis", motion="linear"))
     assert ahead == plain
     priors = [e for e in events if e[0] == "prior"]
     passes = [e for e in events if e[0] == "pass"]

@@ -31,7 +31,7 @@ def _crash_inside(out: Path, tag: str = "partial") -> Path:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True)
     assert proc.returncode == -9, proc.stderr.decode()
     left = sorted(p for p in out.parent.iterdir() if p.name.startswith(f".{out.stem}."))
-    assert [p.name.split(".")[-2] for p in left] == sorted(["partial", "video"]), left
+    assert sorted(p.name.split(".")[-2] for p in left) == ["partial", "video"], left
     return next(p for p in left if p.name.endswith(f".{tag}{out.suffix}"))
 
 

@@ -224,7 +224,8 @@ def _build_graph(
     rgb = bounded(colors.to_rgb(src), cfg.cache_frames)
     rgb_a = _remap(rgb, length, plan.left)
     rgb_b = _remap(rgb, length, plan.right)
-    quadratic = getattr(engine, "motion", "linear") == "quadratic"
+    # without a prior there is no flow to bend: no frames beyond the pair are requested
+    quadratic = getattr(engine, "motion", "linear") == "quadratic" and getattr(engine, "flow_prior", "none") != "none"
     outer_rgb = _outer_clips(rgb, info, plan, length) if quadratic else []
     via_rgbs = colors.from_rgb(_interp_clip(rgb, rgb_a, rgb_b, rmap, engine, outer_rgb), src.format, src_a)
     yuv = src.format.color_family == vs.YUV
