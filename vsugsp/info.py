@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import platform
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 def versions() -> dict[str, str]:
@@ -148,16 +148,15 @@ def format_report(report: dict[str, Any]) -> str:
         val = report.get(key)
         text = ", ".join(val) if isinstance(val, list) and val else ("none" if isinstance(val, list) else val)
         lines.append(f"{key}: {text}")
-    lines.append("kernels:")
-    k = report.get("kernels")
-    if isinstance(k, list):
-        lines += [f"  {row['kernel']:<20} {row['status']}" for row in k] or ["  none"]
-    else:
-        lines.append(f"  {k}")
-    lines.append("calibration (mode auto):")
-    c = report.get("calibration")
-    if isinstance(c, list):
-        lines += [f"  {row}" for row in c] or ["  none yet (measured on a GPU on first use of each frame size)"]
-    else:
-        lines.append(f"  {c}")
+    lines += _section("kernels", report.get("kernels"), lambda row: f"{row['kernel']:<20} {row['status']}", "none")
+    lines += _section("calibration (mode auto)", report.get("calibration"), str,
+                      "none yet (measured on a GPU on first use of each frame size)")
     return "\n".join(lines)
+
+
+def _section(title: str, value: Any, row: Callable[[Any], str], empty: str) -> list[str]:
+    """A titled block of the text report: one indented line per row of a list, ``empty`` for
+    an empty list, or the value itself (a reason it could not be listed)."""
+    if not isinstance(value, list):
+        return [f"{title}:", f"  {value}"]
+    return [f"{title}:"] + ([f"  {row(r)}" for r in value] or [f"  {empty}"])

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..checksum import sha256_bytes, sha256_file
+from ..quote import clip, short
 from .plan import Chunk
 
 __all__ = ["MANIFEST_NAME", "ChunkRecord", "Manifest", "sha256_file", "sha256_bytes"]
@@ -70,7 +71,7 @@ class Manifest:
         try:
             old_key, records = _parse(json.loads(path.read_text()))
         except (OSError, ValueError, RecursionError) as exc:
-            reason = "nested too deeply" if isinstance(exc, RecursionError) else _short(str(exc))
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else clip(str(exc), _QUOTE)
             raise ValueError(
                 f"vsugsp: --work-dir {str(work_dir)!r} has an unreadable {MANIFEST_NAME} ({reason}); "
                 "delete the folder or name another one"
@@ -144,10 +145,6 @@ class Manifest:
 _QUOTE = 60
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= _QUOTE else text[:_QUOTE] + "..."
-
-
 def _changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Names of the key entries that differ (``settings.mode`` inside a mapping)."""
     out = []
@@ -165,7 +162,7 @@ def _changed(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 def _whole(where: str, value: Any) -> int:
     """``value`` as a count ≥ 0 (a JSON integer, not a float or a bool), else ValueError."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{where} must be a whole number >= 0, got {_short(repr(value))}")
+        raise ValueError(f"{where} must be a whole number >= 0, got {short(value, _QUOTE)}")
     return value
 
 
@@ -179,7 +176,7 @@ def _record(n: int, raw: Any) -> ChunkRecord:
     unknown = [str(k) for k in raw if k not in {f.name for f in fields(ChunkRecord)}]
     if missing or unknown:
         raise ValueError(f"{where}: " + "; ".join(
-            ([f"missing {', '.join(missing)}"] if missing else []) + ([_short(f"unknown {', '.join(unknown)}")] if unknown else [])))
+            ([f"missing {', '.join(missing)}"] if missing else []) + ([clip(f"unknown {', '.join(unknown)}")] if unknown else [])))
     ints = {k: _whole(f"{where}: {k}", raw[k]) for k in ("index", "start", "stop", "size")}
     for k in ("file", "sha256"):
         if not isinstance(raw[k], str):
@@ -187,10 +184,10 @@ def _record(n: int, raw: Any) -> ChunkRecord:
     work = raw.get("work", {})
     if not isinstance(work, dict):
         raise ValueError(f"{where}: work must be a mapping, got {type(work).__name__}")
-    work = {str(k): _whole(f"{where}: work.{_short(str(k))}", v) for k, v in work.items()}
+    work = {str(k): _whole(f"{where}: work.{clip(str(k), _QUOTE)}", v) for k, v in work.items()}
     seconds = raw.get("seconds", 0.0)
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
-        raise ValueError(f"{where}: seconds must be a number, got {_short(repr(seconds))}")
+        raise ValueError(f"{where}: seconds must be a number, got {short(seconds, _QUOTE)}")
     return ChunkRecord(ints["index"], ints["start"], ints["stop"], raw["file"], ints["size"], raw["sha256"],
                        work, float(seconds))
 
