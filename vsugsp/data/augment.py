@@ -11,7 +11,7 @@ import numpy as np
 __all__ = ["crop", "random_crop", "center_crop", "hflip", "vflip", "permute_channels", "temporal_swap", "augment",
            "empty_flow_fields"]
 
-_IMAGES = ("img0", "img1", "gt")
+_IMAGES = ("img0", "img1", "gt", "img_prev", "img_next")  # the last two: outer neighbours, when present
 _FLOWS = ("flow_t0", "flow_t1")
 _MASKS = ("valid", "vis0", "vis1")
 
@@ -86,7 +86,7 @@ def vflip(sample: dict) -> dict:
 
 
 def permute_channels(sample: dict, perm: tuple[int, int, int] | np.ndarray) -> dict:
-    """Reorder the colour channels of all three images alike."""
+    """Reorder the colour channels of every image alike."""
     out = dict(sample)
     idx = np.asarray(perm)
     for k in _IMAGES:
@@ -96,9 +96,12 @@ def permute_channels(sample: dict, perm: tuple[int, int, int] | np.ndarray) -> d
 
 
 def temporal_swap(sample: dict) -> dict:
-    """Play the triplet backwards: img0 <-> img1, t -> 1 - t, flow_t0 <-> flow_t1, vis0 <-> vis1."""
+    """Play the triplet backwards: img0 <-> img1, t -> 1 - t, flow_t0 <-> flow_t1, vis0 <-> vis1,
+    and the outer neighbours img_prev <-> img_next when present."""
     out = dict(sample)
     out["img0"], out["img1"] = sample["img1"], sample["img0"]
+    if "img_prev" in sample or "img_next" in sample:
+        out["img_prev"], out["img_next"] = sample["img_next"], sample["img_prev"]
     if "t" in sample:
         out["t"] = np.float32(1.0 - float(sample["t"]))
     if "flow_t0" in sample:

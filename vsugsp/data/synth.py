@@ -45,10 +45,14 @@ __all__ = [
     "render_triplet",
     "make_heldout",
     "KEYS",
+    "NEIGHBOUR_KEYS",
 ]
 
 # keys of every sample dict produced by vsugsp.data datasets
 KEYS = ("img0", "img1", "gt", "t", "flow_t0", "flow_t1", "valid", "vis0", "vis1")
+#: optional keys of datasets asked for the outer neighbours (``neighbours``): frames -1 and 2
+#: (3 x H x W, NaN where a neighbour does not exist), for the quadratic-motion prior
+NEIGHBOUR_KEYS = ("img_prev", "img_next")
 
 # OpenCV uses several threads per call by default; dataloader workers already
 # run in parallel and the machine is small, so one thread per process.
@@ -98,6 +102,9 @@ class SynthConfig:
     # amount (none at whole pixels, a [1/2, 1/2] kernel at half pixels), so the three
     # frames of a triplet differ in sharpness; "cubic"/"lanczos" keep them alike
     interp: str = "linear"
+    # also render the outer neighbours (tau = -1 and 2, same motion, lighting, blur and input
+    # degradations) as ``img_prev`` / ``img_next``: the quadratic-motion prior's frames -1 and 2
+    neighbours: bool = False
 
     def __post_init__(self) -> None:
         if not 16 <= int(self.size) <= 4096:
@@ -432,7 +439,8 @@ def render_triplet(rng: np.random.Generator, photos: Sequence[np.ndarray], cfg: 
 
     Returns a dict of float32 numpy arrays: ``img0``, ``img1``, ``gt`` (3 x S x S
     in [0, 1]), ``t`` (0-d, in [0, 1]), ``flow_t0``, ``flow_t1`` (2 x S x S, px),
-    ``valid``, ``vis0``, ``vis1`` (1 x S x S in {0, 1}); see the module docstring.
+    ``valid``, ``vis0``, ``vis1`` (1 x S x S in {0, 1}); see the module docstring; with
+    ``cfg.neighbours`` also ``img_prev`` and ``img_next`` (frames at tau = -1 and 2).
     """
     if len(photos) == 0:
         raise ValueError("vsugsp: render_triplet photos is empty; need at least one H x W x 3 uint8 image")
@@ -477,7 +485,20 @@ def render_triplet(rng: np.random.Generator, photos: Sequence[np.ndarray], cfg: 
 
     img0 = _degrade_input(rng, frames["img0"], sig[0], q[0])
     img1 = _degrade_input(rng, frames["img1"], sig[1], q[1])
+    extra = {}
+    if cfg.neighbours:  # drawn after everything else: the triplet is the same with or without them
+        for name, tau in zip(NEIGHBOUR_KEYS, (-1.0, 2.0)):
+            sg = rng.uniform(0.2, 1.0) * cfg.max_noise if rng.random() < cfg.p_noise else 0.0
+            qq = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)) if rng.random() < cfg.p_jpeg else None
+            img = _render(layers, tau, s, False, _INTERP[cfg.interp])[0]
+            if exposure > 0:
+                img = _render_exposure(layers, tau, s, exposure, cfg.blur_subframes, img, _INTERP[cfg.interp])
+            if lighting is not None:
+                g, o = lighting
+                img = img * (g[0] + (g[1] - g[0]) * tau) + (o[0] + (o[1] - o[0]) * tau)
+            extra[name] = _to_chw01(_degrade_input(rng, img, sg, qq))
     return {
+        **extra,
         "img0": _to_chw01(img0),
         "img1": _to_chw01(img1),
         "gt": _to_chw01(frames["gt"]),

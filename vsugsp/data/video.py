@@ -98,6 +98,10 @@ class VideoTriplets(torch.utils.data.IterableDataset):
         min_motion: windows whose end frames differ by less than this are skipped.
         seed: crops/augmentations deterministic for (seed, DDP rank, worker).
         epochs: passes over the files per iterator (None: endless).
+        neighbours: also give the outer neighbours, frame i - gap as ``img_prev`` and frame
+            i + 2·gap as ``img_next`` (the quadratic-motion prior's frames -1 and 2 at the
+            window's spacing); one across a scene cut is NaN (missing).  Windows then start
+            only once 3·max_gap + 1 frames have been decoded.
 
     Work is split between DataLoader workers (and DDP ranks) by time segments
     of each file, so no two workers decode the same frames.
@@ -106,7 +110,7 @@ class VideoTriplets(torch.utils.data.IterableDataset):
     def __init__(self, paths: str | Path | Sequence[str | Path], crop: int = 256, max_gap: int = 2,
                  stride: int = 3, crops_per_window: int = 1, max_side: int | None = None,
                  augment_: bool = True, cut_threshold: float = 40.0, min_motion: float = 0.5,
-                 seed: int = 0, epochs: int | None = None) -> None:
+                 seed: int = 0, epochs: int | None = None, neighbours: bool = False) -> None:
         super().__init__()
         if isinstance(paths, (str, Path)):
             paths = [paths]
@@ -127,6 +131,7 @@ class VideoTriplets(torch.utils.data.IterableDataset):
         self.crops_per_window, self.max_side, self.augment = int(crops_per_window), max_side, augment_
         self.cut_threshold, self.min_motion = float(cut_threshold), float(min_motion)
         self.seed, self.epochs = int(seed), epochs
+        self.neighbours = bool(neighbours)
 
     def _shard(self) -> tuple[int, int]:
         info = torch.utils.data.get_worker_info()
@@ -147,10 +152,14 @@ class VideoTriplets(torch.utils.data.IterableDataset):
         # overlap by a little so windows across a boundary are not all lost
         return shard * seg, (shard + 1) * seg + (0.0 if shard == n_shards - 1 else 0.5)
 
-    def _windows(self, path: Path, start: float, end: float | None,
-                 rng: np.random.Generator) -> Iterator[list[np.ndarray]]:
-        buf: deque[np.ndarray] = deque(maxlen=self.max_gap + 1)
-        thumbs: deque[np.ndarray] = deque(maxlen=self.max_gap + 1)
+    def _windows(self, path: Path, start: float, end: float | None, rng: np.random.Generator
+                 ) -> Iterator[tuple[list[np.ndarray], np.ndarray | None, np.ndarray | None]]:
+        """(window, previous neighbour, next neighbour); the neighbours are None unless asked for
+        and not across a cut."""
+        # with neighbours the window is the middle third of the last 3·gap + 1 frames
+        span = 3 * self.max_gap + 1 if self.neighbours else self.max_gap + 1
+        buf: deque[np.ndarray] = deque(maxlen=span)
+        thumbs: deque[np.ndarray] = deque(maxlen=span)
         since = self.stride
         for frame in iter_frames(path, self.max_side, start, end):
             buf.append(frame)
@@ -159,17 +168,29 @@ class VideoTriplets(torch.utils.data.IterableDataset):
             if len(buf) < buf.maxlen or since < self.stride:
                 continue
             gap = int(rng.integers(2, self.max_gap + 1))
-            win = list(buf)[-(gap + 1):]
-            th = list(thumbs)[-(gap + 1):]
-            diffs = [float(np.abs(a - b).mean()) for a, b in zip(th[:-1], th[1:])]
+            frames, th = list(buf), list(thumbs)
+            last = len(frames) - 1 - (gap if self.neighbours else 0)
+            lo = last - gap
+            win, wth = frames[lo:last + 1], th[lo:last + 1]
+            diffs = [float(np.abs(a - b).mean()) for a, b in zip(wth[:-1], wth[1:])]
             if max(diffs) > self.cut_threshold:
                 continue
-            if float(np.abs(th[0] - th[-1]).mean()) < self.min_motion:
+            if float(np.abs(wth[0] - wth[-1]).mean()) < self.min_motion:
                 continue
             since = 0
-            yield win
+            prev = nxt = None
+            if self.neighbours:
+                if self._no_cut(th[lo - gap:lo + 1]):
+                    prev = frames[lo - gap]
+                if self._no_cut(th[last:last + gap + 1]):
+                    nxt = frames[last + gap]
+            yield win, prev, nxt
 
-    def _sample(self, win: list[np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray] | None:
+    def _no_cut(self, thumbs: list[np.ndarray]) -> bool:
+        return all(float(np.abs(a - b).mean()) <= self.cut_threshold for a, b in zip(thumbs[:-1], thumbs[1:]))
+
+    def _sample(self, win: list[np.ndarray], rng: np.random.Generator, prev: np.ndarray | None = None,
+                nxt: np.ndarray | None = None) -> dict[str, np.ndarray] | None:
         gap = len(win) - 1
         j = int(rng.integers(1, gap))
         h, w = win[0].shape[:2]
@@ -182,6 +203,10 @@ class VideoTriplets(torch.utils.data.IterableDataset):
              "gt": _chw01(win[j][y:y + c, x:x + c]),
              "img1": _chw01(win[gap][y:y + c, x:x + c]),
              "t": np.float32(j / gap)}
+        if self.neighbours:
+            missing = np.full((3, c, c), np.nan, np.float32)
+            s["img_prev"] = missing if prev is None else _chw01(prev[y:y + c, x:x + c])
+            s["img_next"] = missing.copy() if nxt is None else _chw01(nxt[y:y + c, x:x + c])
         s.update(empty_flow_fields(c, c))
         if self.augment:
             return augment(s, rng)
@@ -197,9 +222,9 @@ class VideoTriplets(torch.utils.data.IterableDataset):
                 seg = self._segments(path, shard, n_shards)
                 if seg is None:
                     continue
-                for win in self._windows(path, seg[0], seg[1], rng):
+                for win, prev, nxt in self._windows(path, seg[0], seg[1], rng):
                     for _ in range(self.crops_per_window):
-                        s = self._sample(win, rng)
+                        s = self._sample(win, rng, prev, nxt)
                         if s is None:
                             break
                         produced += 1

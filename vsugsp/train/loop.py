@@ -87,8 +87,9 @@ def _worker_ignores_stop_signals(_worker_id: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def real_footage(spec, seed: int):
-    """The ``data.real`` footage as a stream of triplets at the recipe's crop size (gaps 2..max_gap)."""
+def real_footage(spec, seed: int, neighbours: bool = False):
+    """The ``data.real`` footage as a stream of triplets at the recipe's crop size (gaps 2..max_gap),
+    with their outer neighbours when asked (for the quadratic prior)."""
     from ..data.footage import DEFAULT_FOOTAGE, list_footage
     from ..data.video import VideoTriplets
 
@@ -96,7 +97,7 @@ def real_footage(spec, seed: int):
     path = opts.pop("path", str(DEFAULT_FOOTAGE))
     paths = list_footage(path) if isinstance(path, str) and Path(path).is_dir() else path
     opts.setdefault("max_gap", 4)
-    return VideoTriplets(paths, crop=spec.size, seed=seed, **opts)
+    return VideoTriplets(paths, crop=spec.size, seed=seed, neighbours=neighbours, **opts)
 
 
 def make_data(recipe: Recipe, seed: int, real: float = 0.0):
@@ -105,20 +106,23 @@ def make_data(recipe: Recipe, seed: int, real: float = 0.0):
     real: share of samples, [0, 1], from the ``data.real`` footage (synth source only).
     """
     spec = recipe.data
+    quad = any(s.quad > 0 for s in recipe.stages)  # frames -1 and 2 beside every triplet
     if spec.size % 16:
         raise ValueError(f"vsugsp: data.size={spec.size}; must be a multiple of 16")
     if spec.source == "synth":
         from ..data.synth import SynthConfig, SynthTriplets
 
         cfg = replace(SynthConfig(**spec.synth), size=spec.size)
+        if quad:
+            cfg = replace(cfg, neighbours=True)
         if real >= 1:
-            ds = real_footage(spec, seed)
+            ds = real_footage(spec, seed, quad)
         else:
             ds = SynthTriplets(spec.path, cfg, seed=seed)
         if 0 < real < 1:
             from ..data.mix import MixedStream
 
-            ds = MixedStream([ds, real_footage(spec, seed + 1)], [1 - real, real], seed=seed)
+            ds = MixedStream([ds, real_footage(spec, seed + 1, quad)], [1 - real, real], seed=seed)
     elif spec.source == "vimeo":
         from ..data.vimeo import VimeoTriplets
 
@@ -126,7 +130,7 @@ def make_data(recipe: Recipe, seed: int, real: float = 0.0):
     else:
         from ..data.video import VideoTriplets
 
-        ds = VideoTriplets(spec.path, crop=spec.size, seed=seed)
+        ds = VideoTriplets(spec.path, crop=spec.size, seed=seed, neighbours=quad)
     if any(s.prior > 0 for s in recipe.stages):  # DIS runs in the data workers
         from ..data.prior import attach_prior
 
@@ -167,7 +171,7 @@ def compute_losses(net: UGSPNet, batch: dict, stage: Stage, k: int, autocast) ->
             terms[prefix + "occ"] = stage.w_occ * L.occlusion_loss(out.occlusion, batch["vis0"], batch["vis1"])
 
     (net.module if hasattr(net, "module") else net).isolate_mask_logits = stage.isolate_logits
-    pair = sample_prior(img0, img1, stage.prior, batch.get("pair_flow"))
+    pair = sample_prior(img0, img1, stage.prior, batch.get("pair_flow"), stage.quad)
     with autocast():
         out = net(img0, img1, t, mode="dense" if stage.mode == "dense" else "train", tau=stage.tau, pair_flow=pair)
     if stage.mode == "dense":
@@ -200,10 +204,15 @@ def compute_losses(net: UGSPNet, batch: dict, stage: Stage, k: int, autocast) ->
 
 
 def sample_prior(img0: torch.Tensor, img1: torch.Tensor, share: float,
-                 given: torch.Tensor | None = None) -> torch.Tensor | None:
+                 given: torch.Tensor | None = None, quad: float = 0.0) -> torch.Tensor | None:
     """DIS pair flows for a random ``share`` of the batch, zeros (no prior) for the rest; None at 0.
 
-    given: the batch's ``pair_flow`` when the data workers computed it (else computed here).
+    given: the batch's ``pair_flow`` when the data workers computed it (else computed here):
+    B×4, or a B×8 motion (with the outer neighbours' flows).  quad: the share of the samples
+    with a prior that keep their neighbours (the quadratic prior); the others' neighbour
+    channels become NaN (linear motion, :func:`vsugsp.model.motion.quadratic_flows_at_torch`),
+    as do those of samples without a prior, whose zero pair flow must stay the plain network.
+    At quad 0 a B×8 motion is cut to its B×4 pair flow.
     """
     if share <= 0:
         return None
@@ -211,7 +220,12 @@ def sample_prior(img0: torch.Tensor, img1: torch.Tensor, share: float,
 
     keep = torch.rand(img0.shape[0]) < share
     if given is not None:
-        return given * keep.to(given.device, given.dtype).view(-1, 1, 1, 1)
+        pf = given[:, :4] * keep.to(given.device, given.dtype).view(-1, 1, 1, 1)
+        if quad <= 0 or given.shape[1] == 4:
+            return pf
+        quadratic = (keep & (torch.rand(img0.shape[0]) < quad)).to(given.device).view(-1, 1, 1, 1)
+        nb = torch.where(quadratic, given[:, 4:], torch.full_like(given[:, 4:], float("nan")))
+        return torch.cat([pf, nb], 1)
     pf = torch.zeros(img0.shape[0], 4, *img0.shape[-2:], device=img0.device)
     if keep.any():
         idx = keep.nonzero().flatten().to(img0.device)

@@ -30,6 +30,10 @@ class Stage:
     prior: share of the samples, [0, 1], that get the DIS flow prior
     (:mod:`vsugsp.model.prior`, computed on the fly from the inputs); the others run
     without one, so the network stays good both ways.
+    quad: share, [0, 1], of the prior's samples whose prior is the quadratic-motion one (the
+    pair's flows plus its outer neighbours' pairs, :mod:`vsugsp.model.motion`, as the filter's
+    ``motion: quadratic``); the others keep the linear prior, as at a clip's ends or a cut.
+    Above 0 the data renders (or cuts) frames -1 and 2 beside every triplet.
     """
 
     name: str
@@ -55,6 +59,7 @@ class Stage:
     isolate_logits: bool = False
     prior: float = 0.0
     real: float = 0.0
+    quad: float = 0.0
 
 
 @dataclass
@@ -191,7 +196,7 @@ STAGE_CHECKS: dict[str, Callable[[str, str, Any], Any]] = {
     "w_uncertainty": _W, "w_census": _W, "census_channels": _int(0), "w_sparsity": _W,
     "sparsity_ramp": _num(0.0, 1.0), "density_target": _num(0.0, 1.0, lo_open=True), "w_label": _W,
     "w_label_end": _W, "rho": _rho, "tau": _num(0.0, lo_open=True), "isolate_logits": _flag,
-    "prior": _num(0.0, 1.0), "real": _num(0.0, 1.0),
+    "prior": _num(0.0, 1.0), "real": _num(0.0, 1.0), "quad": _num(0.0, 1.0),
 }
 DATA_CHECKS: dict[str, Callable[[str, str, Any], Any]] = {
     "source": _choice("synth", "vimeo", "video"), "path": _paths, "size": _int(16, 4096),
@@ -244,6 +249,12 @@ def parse(d: dict, where: str = "recipe") -> Recipe:
         if s.real > 0 and r.data.source != "synth":
             raise ValueError(f"vsugsp: stage {short(s.name)} real={s.real!r} mixes footage into synthetic data; "
                              f"{where}.data.source must be synth (it is {r.data.source!r})")
+        if s.quad > 0 and s.prior <= 0:
+            raise ValueError(f"vsugsp: stage {short(s.name)} quad={s.quad!r} shares out the flow prior's samples; "
+                             "it needs prior > 0 (it is 0)")
+        if s.quad > 0 and r.data.source == "vimeo":
+            raise ValueError(f"vsugsp: stage {short(s.name)} quad={s.quad!r} needs frames -1 and 2 beside each "
+                             f"triplet; {where}.data.source vimeo has none (allowed: synth, video)")
     real_keys = {"path", "max_gap", "stride", "crops_per_window", "max_side"}
     if set(r.data.real) - real_keys:
         raise ValueError(f"vsugsp: unknown key(s) {short(sorted(map(str, set(r.data.real) - real_keys)))} "

@@ -1,0 +1,210 @@
+"""Training on the quadratic-motion prior (issue 23, item 4): the outer neighbours (frames -1
+and 2) rendered beside synthetic triplets and cut beside real ones, the B×8 motion the data
+workers attach, and how a stage's ``quad`` share hands it to the network."""
+from __future__ import annotations
+
+from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vsugsp.data.augment import temporal_swap
+from vsugsp.data.prior import with_prior
+from vsugsp.data.synth import KEYS, NEIGHBOUR_KEYS, SynthConfig, render_triplet
+from vsugsp.model.prior import flows_at
+from vsugsp.train.loop import sample_prior
+from vsugsp.train.recipe import load_recipe
+
+
+def _photos(n: int = 3, size: int = 96) -> list[np.ndarray]:
+    rng = np.random.default_rng(7)
+    out = []
+    for _ in range(n):
+        # smooth random texture: DIS needs structure to track
+        small = rng.integers(0, 256, (size // 8, size // 8, 3), dtype=np.uint8)
+        big = np.kron(small, np.ones((8, 8, 1), np.uint8)).astype(np.float32)
+        noise = rng.normal(0, 12, big.shape).astype(np.float32)
+        out.append(np.clip(big + noise, 0, 255).astype(np.uint8))
+    return out
+
+
+CFG = SynthConfig(size=64, motion_gamma=1.0, interp="cubic").clean()
+
+
+def test_neighbours_leave_the_triplet_unchanged():
+    photos = _photos()
+    plain = render_triplet(np.random.default_rng(3), photos, CFG)
+    both = render_triplet(np.random.default_rng(3), photos, replace(CFG, neighbours=True))
+    assert set(plain) == set(KEYS) and set(both) == set(KEYS) | set(NEIGHBOUR_KEYS)
+    for k in KEYS:
+        np.testing.assert_array_equal(plain[k], both[k])
+    assert both["img_prev"].shape == both["img0"].shape and np.isfinite(both["img_next"]).all()
+
+
+def test_static_scene_neighbours_equal_the_inputs():
+    s = render_triplet(np.random.default_rng(4), _photos(), replace(CFG.static(), neighbours=True))
+    np.testing.assert_allclose(s["img_prev"], s["img0"], atol=1e-6)
+    np.testing.assert_allclose(s["img_next"], s["img1"], atol=1e-6)
+
+
+def _translation_scene(acc: float) -> dict:
+    """One background layer translating by 3 px + acc/2 per interval along x (no foreground)."""
+    cfg = replace(CFG, n_fg=(0, 0), bg_rot=0.0, bg_zoom=0.0, neighbours=True)
+    rng = np.random.default_rng(11)
+    import vsugsp.data.synth as synth
+
+    real = synth._motion
+
+    def fixed(rng_, max_disp, cfg_):  # velocity and acceleration chosen here, not drawn
+        real(rng_, max_disp, cfg_)
+        return np.array([3.0, 0.0]), np.array([acc, 0.0])
+
+    synth._motion = fixed
+    try:
+        return render_triplet(rng, _photos(1, 160), cfg)
+    finally:
+        synth._motion = real
+
+
+@pytest.mark.parametrize("acc", [0.0, 4.0])
+def test_neighbours_sit_on_the_quadratic_path(acc):
+    # frame -1 and frame 2 of a layer at x(τ) = 3τ + acc·τ²/2: frame k shows the scene shifted
+    # by x(k), so frame -1 is frame 0 moved by x(-1) = -3 + acc/2 (whole pixels here)
+    s = _translation_scene(acc)
+    shift_prev = int(round(-3 + acc / 2))
+    shift_next = int(round(6 + 2 * acc - (3 + acc / 2)))  # x(2) - x(1): frame 2 from frame 1
+    a, b = s["img_prev"][:, 16:48, 16:48], np.roll(s["img0"], shift_prev, axis=2)[:, 16:48, 16:48]
+    c, d = s["img_next"][:, 16:48, 16:48], np.roll(s["img1"], shift_next, axis=2)[:, 16:48, 16:48]
+    assert np.abs(a - b).mean() < 0.01 and np.abs(c - d).mean() < 0.01
+    # and a one-pixel error in the path would show
+    assert np.abs(a - np.roll(s["img0"], shift_prev + 1, axis=2)[:, 16:48, 16:48]).mean() > 0.03
+
+
+def test_with_prior_builds_the_motion_and_drops_the_neighbours():
+    s = render_triplet(np.random.default_rng(5), _photos(), replace(CFG, neighbours=True))
+    t = {k: torch.from_numpy(np.asarray(v)) for k, v in s.items()}
+    out = with_prior(t)
+    assert not set(NEIGHBOUR_KEYS) & set(out)
+    pf = out["pair_flow"]
+    assert pf.shape == (8, 64, 64) and torch.isfinite(pf).all()
+    linear = with_prior({k: v for k, v in t.items() if k not in NEIGHBOUR_KEYS})["pair_flow"]
+    torch.testing.assert_close(pf[:4], linear)  # the pair's own flows are the linear prior's
+    t["img_next"] = torch.full_like(t["img_next"], float("nan"))  # no frame 2 (a cut, the clip's end)
+    pf = with_prior(t)["pair_flow"]
+    assert torch.isfinite(pf[:6]).all() and torch.isnan(pf[6:]).all()
+
+
+def test_temporal_swap_swaps_the_neighbours():
+    s = {"img0": np.zeros((3, 4, 4)), "img1": np.ones((3, 4, 4)), "t": np.float32(0.25),
+         "img_prev": np.full((3, 4, 4), -1.0), "img_next": np.full((3, 4, 4), 2.0)}
+    w = temporal_swap(s)
+    assert w["img_prev"][0, 0, 0] == 2.0 and w["img_next"][0, 0, 0] == -1.0 and float(w["t"]) == 0.75
+
+
+def _motion_batch(b: int = 6) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(b, 8, 16, 16, generator=g) * 3
+
+
+def test_sample_prior_quad_shares():
+    img = torch.zeros(6, 3, 16, 16)
+    given = _motion_batch()
+    assert sample_prior(img, img, 1.0, given, 0.0).shape[1] == 4  # quad 0: the linear prior only
+    torch.manual_seed(0)
+    full = sample_prior(img, img, 1.0, given, 1.0)
+    torch.testing.assert_close(full, given)  # every sample keeps its prior and its neighbours
+    torch.manual_seed(1)
+    part = sample_prior(img, img, 0.5, given, 0.5)
+    kept = part[:, :4].flatten(1).abs().sum(1) > 0
+    quadratic = torch.isfinite(part[:, 4:]).flatten(1).all(1)
+    assert not (quadratic & ~kept).any()  # no neighbours without a prior
+    for i in range(6):
+        if not kept[i]:
+            # a sample without a prior must stay the plain network: zero flows at any t
+            assert flows_at(part[i:i + 1], torch.full((1, 1, 1, 1), 0.3)).abs().max() == 0
+        elif quadratic[i]:
+            torch.testing.assert_close(part[i], given[i])
+        else:
+            assert torch.isnan(part[i, 4:]).all()
+            torch.testing.assert_close(part[i, :4], given[i, :4])
+    # the share is honoured over many batches
+    torch.manual_seed(2)
+    big = _motion_batch(400)
+    p = sample_prior(torch.zeros(400, 3, 1, 1), torch.zeros(400, 3, 1, 1), 0.75, big, 0.8)
+    kept = p[:, :4].flatten(1).abs().sum(1) > 0
+    quad = torch.isfinite(p[:, 4:]).flatten(1).all(1)
+    assert 0.68 < kept.float().mean() < 0.82 and 0.72 < quad[kept].float().mean() < 0.88
+
+
+def test_recipe_quad_checks(tmp_path):
+    r = load_recipe("small-cpu-quad")
+    assert [(s.prior, s.quad) for s in r.stages] == [(0.75, 0.8), (0.75, 0.8)]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("base: small-cpu\nname: bad\nstages:\n  - {name: d, quad: 0.5}\n")
+    with pytest.raises(ValueError, match=r"quad=0.5 .*needs prior > 0"):
+        load_recipe(bad)
+    bad.write_text("base: small-cpu\nname: bad\ndata: {source: vimeo}\nstages:\n  - {name: d, prior: 1, quad: 0.5}\n")
+    with pytest.raises(ValueError, match="vimeo has none"):
+        load_recipe(bad)
+    bad.write_text("base: small-cpu\nname: bad\nstages:\n  - {name: d, prior: 1, quad: 1.5}\n")
+    with pytest.raises(ValueError, match="quad"):
+        load_recipe(bad)
+
+
+# ------------------------------------------------------------------ real footage
+
+av = pytest.importorskip("av")
+N, CUT = 30, 15
+
+
+def _gray(k: int) -> int:
+    """Frame k is flat grey; the jump between frames CUT-1 and CUT is a scene cut."""
+    return 10 + 5 * k if k < CUT else 200 + 2 * (k - CUT)
+
+
+def _frame_no(x: torch.Tensor) -> int:
+    g = round(float(x.mean()) * 255)
+    return (g - 10) // 5 if g < 150 else CUT + (g - 200) // 2
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("video") / "clip.mkv"
+    with av.open(str(path), "w") as out:
+        st = out.add_stream("ffv1", rate=10)
+        st.width, st.height, st.pix_fmt = 64, 48, "bgr0"
+        st.time_base = Fraction(1, 10)
+        for k in range(N):
+            fr = av.VideoFrame.from_ndarray(np.full((48, 64, 3), _gray(k), np.uint8), format="rgb24")
+            fr.pts = k
+            for p in st.encode(fr):
+                out.mux(p)
+        for p in st.encode():
+            out.mux(p)
+    return path
+
+
+def test_video_neighbours_at_the_window_spacing(clip):
+    from vsugsp.data.video import VideoTriplets
+
+    samples = list(VideoTriplets(clip, crop=16, max_gap=3, stride=1, seed=0, epochs=1, augment_=False,
+                                 neighbours=True))
+    assert samples
+    seen_missing = 0
+    for s in samples:
+        a, b = _frame_no(s["img0"]), _frame_no(s["img1"])
+        gap = b - a
+        assert 2 <= gap <= 3 and (a < CUT) == (b < CUT)
+        for key, k in (("img_prev", a - gap), ("img_next", b + gap)):
+            img = s[key]
+            if torch.isnan(img).all():
+                seen_missing += 1
+                assert (k < CUT) != (a < CUT) or not 0 <= k < N  # missing only across the cut (or past the end)
+            else:
+                assert torch.isfinite(img).all() and _frame_no(img) == k and (k < CUT) == (a < CUT)
+    assert seen_missing > 0  # windows next to the cut exist, and their far side is left out
+    plain = list(VideoTriplets(clip, crop=16, max_gap=3, stride=1, seed=0, epochs=1, augment_=False))
+    assert not set(NEIGHBOUR_KEYS) & set(plain[0])
