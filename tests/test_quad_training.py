@@ -208,3 +208,36 @@ def test_video_neighbours_at_the_window_spacing(clip):
     assert seen_missing > 0  # windows next to the cut exist, and their far side is left out
     plain = list(VideoTriplets(clip, crop=16, max_gap=3, stride=1, seed=0, epochs=1, augment_=False))
     assert not set(NEIGHBOUR_KEYS) & set(plain[0])
+
+
+# ------------------------------------------------------------------ a scaled network's prior
+
+def test_scaled_network_builds_the_quadratic_path_on_its_own_grid():
+    from vsugsp.model.motion import motion_tensor
+    from vsugsp.model.net import UGSPNet
+    from vsugsp.model.warp import resize_flow
+
+    h, w = 64, 96
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32),
+                            indexing="ij")
+    smooth = torch.stack([torch.sin(xs / 17) * 3 + 4, torch.cos(ys / 13) * 2 - 1])[None]
+    pair = torch.cat([smooth, -smooth], 1)                       # F01, F10
+    accel = torch.full_like(smooth, 2.0)                          # a constant acceleration, 2 px
+    motion = motion_tensor(pair, torch.cat([-smooth + accel, -(-smooth + accel)], 1),  # left pair: F(0→−1) = −v + a/2
+                           torch.cat([smooth + accel, -(smooth + accel)], 1))
+    tt = torch.full((1, 1, 1, 1), 0.3)
+    net_size, padded = (32, 48), (32, 48)
+    half = UGSPNet._prior_pyramid(motion, tt, net_size, padded, 1)[1]
+    full = resize_flow(UGSPNet._prior_pyramid(motion, tt, (h, w), (h, w), 1)[1], net_size)
+    assert (half - full).abs().max() < 0.05  # the same path, computed on a quarter of the pixels
+    lin = UGSPNet._prior_pyramid(pair, tt, net_size, padded, 1)[1]
+    assert (half - lin).abs().max() > 0.2    # and the acceleration is there
+    # without neighbours the scaled motion is the linear prior's numbers
+    bare = motion_tensor(pair, None, None)
+    torch.testing.assert_close(UGSPNet._prior_pyramid(bare, tt, net_size, padded, 1)[1], lin)
+    # the limits follow the scale: an acceleration trusted at full size is trusted at half size
+    big = torch.full_like(smooth, 20.0)  # 20 px: between max_accel (16) and twice it, partly trusted
+    motion = motion_tensor(pair, torch.cat([-smooth + big, smooth - big], 1), torch.cat([smooth + big, -smooth - big], 1))
+    half = UGSPNet._prior_pyramid(motion, tt, net_size, padded, 1)[1]
+    full = resize_flow(UGSPNet._prior_pyramid(motion, tt, (h, w), (h, w), 1)[1], net_size)
+    assert (half - full).abs().max() < 0.05

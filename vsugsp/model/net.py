@@ -321,7 +321,12 @@ class UGSPNet(nn.Module):
         pf = pair_flow.float()
         if pf.shape[0] != batch:
             pf = pf.expand(batch, -1, -1, -1)
-        flows = resize_flow(flows_at(pf, tt.float()), net_size)  # the scaled frame the network runs on
+        if pf.shape[1] == 8 and tuple(pf.shape[-2:]) != tuple(net_size):
+            # a scaled network: the quadratic path on its own grid (at half size a quarter of the
+            # pixels; the linear prior's numbers are the same either way, it is linear in the flows)
+            flows = flows_at(resize_flow(pf, net_size), tt.float(), px_scale=net_size[1] / pf.shape[-1])
+        else:
+            flows = resize_flow(flows_at(pf, tt.float()), net_size)  # the scaled frame the network runs on
         flows = F.pad(flows, (0, padded[1] - flows.shape[-1], 0, padded[0] - flows.shape[-2]), mode="replicate")
         pyramid = {1: flows}
         for stride in (2, 4, 8, 16):  # area averages (bilinear would alias), vectors scaled to each grid

@@ -268,20 +268,25 @@ def pair_flow(img0: torch.Tensor, img1: torch.Tensor, preset: str = "medium", sc
     return torch.from_numpy(out).to(img0.device)
 
 
-def flows_at(pair: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+def flows_at(pair: torch.Tensor, t: torch.Tensor, px_scale: float = 1.0) -> torch.Tensor:
     """Flows from time t (B×1×1×1 in (0, 1)) to frames 0 and 1 from a B×4 pair flow or a B×8 motion.
 
     Returns B×4×H×W: under linear motion (B×4) ``t·F(1→0)`` then ``(1−t)·F(0→1)``, the
     network's flow layout; a B×8 motion (:func:`vsugsp.model.motion.motion_tensor`: the pair
     flow and its outer neighbours' flows) places them on a quadratic path
     (:func:`vsugsp.model.motion.quadratic_flows_at_torch`, the same numbers where no
-    acceleration is trusted).
+    acceleration is trusted).  ``px_scale``: this grid's pixels per frame pixel (below 1 for
+    a motion resized down to the grid a scaled network runs on), so that the quadratic path
+    trusts the same accelerations, in frame pixels, at any size.
     """
     t = t.to(pair.dtype)
     if pair.shape[1] == 8:
-        from .motion import quadratic_flows_at_torch
+        from .motion import QuadLimits, quadratic_flows_at_torch
 
-        return quadratic_flows_at_torch(pair[:, 0:2], pair[:, 2:4], pair[:, 4:6], pair[:, 6:8], t)
+        base = QuadLimits()
+        limits = base if px_scale == 1.0 else QuadLimits(base.max_accel * px_scale, base.tolerance * px_scale,
+                                                          base.rel_tolerance)
+        return quadratic_flows_at_torch(pair[:, 0:2], pair[:, 2:4], pair[:, 4:6], pair[:, 6:8], t, limits)
     return torch.cat([t * pair[:, 2:], (1 - t) * pair[:, :2]], 1)
 
 

@@ -84,13 +84,13 @@ class Warp:
 
 
 def resize_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize of a flow field, scaling its vectors with the size change."""
+    """Bilinear resize of a flow field (B×2k×H×W: k flows, x then y), scaling its vectors with the size change."""
     h, w = flow.shape[-2:]
     if (h, w) == tuple(size):
         return flow
     out = F.interpolate(flow, size=size, mode="bilinear", align_corners=False)
     sx, sy = size[1] / w, size[0] / h
-    return out * out.new_tensor([sx, sy, sx, sy][: flow.shape[1]]).view(1, -1, 1, 1)
+    return out * out.new_tensor([sx, sy] * (flow.shape[1] // 2)).view(1, -1, 1, 1)
 
 
 def up2(x: torch.Tensor) -> torch.Tensor:
