@@ -139,3 +139,20 @@ def test_every_kind_of_import_is_an_edge(tmp_path):
     assert find_cycles(graph) == [["p.a", "p.b", "p.sub.c", "p.d", "p.a"]]
     (pkg / "d.py").write_text("import os\n")
     assert find_cycles(import_graph(pkg)) == []
+
+
+def test_one_rule_for_names_and_paths():
+    # presets/recipes and weights share vsugsp.names: a bare word is a bundled name, a path
+    # needs a separator or the kind's suffix
+    from pathlib import Path
+
+    from vsugsp.model.io import looks_like_path as weights_path
+    from vsugsp.yamlfile import looks_like_path as yaml_path
+
+    for word in ("fast", "small", "small-cpu", "fast.pt.bak"):
+        assert not yaml_path(word) and not weights_path(word)
+    assert weights_path("mine.pt") and not yaml_path("mine.pt")
+    assert yaml_path("mine.yaml") and yaml_path("mine.yml") and not weights_path("mine.yaml")
+    for p in ("./fast", "dir/small", "C:\\w\\small"):
+        assert yaml_path(p) and weights_path(p)
+    assert weights_path(Path("small"))

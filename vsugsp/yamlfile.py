@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from .names import names_a_file
 from .quote import clip
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_NODES", "Loader", "load_text", "load_file", "looks_like_path", "text_number_hint"]
@@ -125,4 +126,4 @@ def looks_like_path(name: str) -> bool:
     """Whether a preset or recipe reference names a file: a separator or a ``.yaml`` /
     ``.yml`` suffix.  A bare word is a bundled name, whatever the current folder holds
     (a folder or file called ``fast`` must not shadow the bundled ``fast``)."""
-    return name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name
+    return names_a_file(name, (".yaml", ".yml"))

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from ..names import names_a_file
 from ..quote import clip, short
 from .config import ModelConfig
 from .net import UGSPNet
@@ -33,8 +34,7 @@ def available() -> list[str]:
 def looks_like_path(name: str | Path) -> bool:
     """Whether ``name`` names a file: a ``Path``, or text with a separator or a ``.pt``
     suffix.  A bare word is a packaged name, whatever the current folder holds."""
-    text = str(name)
-    return isinstance(name, Path) or text.endswith(".pt") or "/" in text or "\\" in text
+    return names_a_file(name, (".pt",))
 
 
 def resolve(path_or_name: str | Path) -> Path:
