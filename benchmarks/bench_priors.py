@@ -367,8 +367,9 @@ def markdown(result: dict) -> str:
         ca, ba = ref["clips"]["carphone_pristine"]["ablation"], ref["clips"]["bigbuckbunny"]["ablation"]
         for v in ABLATION:
             lines.append(f"| {v} | {ca[v]:.2f} | {ca[v] - ca['dis']:+.2f} | {ba[v]:.2f} | {ba[v] - ba['dis']:+.2f} |")
-    lines += ["", "Not measured here: each method as the network's prior (the network is trained on the DIS "
-              "medium prior), and held-out frames of the four training clips."]
+    lines += ["", "The same comparison on the tails of the four training clips: `--clips training` "
+              "(priors-training-clips-cpu-*.md). As the network's prior only DIS runs (the network is trained "
+              "on it; `flow_prior` none / dis-fast / dis are compared in docs/evaluation.md)."]
     return "\n".join(lines) + "\n"
 
 
