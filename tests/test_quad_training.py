@@ -241,3 +241,50 @@ def test_scaled_network_builds_the_quadratic_path_on_its_own_grid():
     half = UGSPNet._prior_pyramid(motion, tt, net_size, padded, 1)[1]
     full = resize_flow(UGSPNet._prior_pyramid(motion, tt, (h, w), (h, w), 1)[1], net_size)
     assert (half - full).abs().max() < 0.05
+
+
+# ------------------------------------------------------------------ the prior alone (refine: [])
+
+def _tiny_net():
+    from vsugsp.model.config import ModelConfig
+    from vsugsp.model.net import UGSPNet
+
+    torch.manual_seed(0)
+    return UGSPNet(ModelConfig.from_dict({"width": "small"})).eval()
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_prior_only_is_the_full_pass_without_corrections_and_runs_no_network(scale):
+    from vsugsp.model.motion import motion_tensor
+
+    net = _tiny_net()
+    g = torch.Generator().manual_seed(1)
+    img0, img1 = torch.rand(2, 3, 48, 80, generator=g), torch.rand(2, 3, 48, 80, generator=g)
+    pair = torch.randn(2, 4, 48, 80, generator=g) * 3
+    motion = motion_tensor(pair, torch.randn(2, 4, 48, 80, generator=g), None)
+    t = torch.tensor([0.3, 0.7])
+    with torch.no_grad():
+        # the full pass with every correction off: the rgb head zeroed and only "rgb" applied
+        # is the decoders' path with a zero residual, i.e. what refine=[] computed before
+        full = _tiny_net()
+        full.up.weight[:, 5:8] = 0
+        full.up.bias[5:8] = 0
+        want = full(img0, img1, t, mode="dense", scale=scale, pair_flow=motion, refine=["rgb"])
+        calls = []
+        for part in (net.encoder, net.dec16, net.dec8, net.dec4, net.dec2, net.up):
+            part.register_forward_pre_hook(lambda *a: calls.append(1))
+        got = net(img0, img1, t, mode="pruned", scale=scale, pair_flow=motion, refine=[])
+    assert not calls and got.macs == 0 and got.dense_macs == 0  # nothing of the network ran
+    torch.testing.assert_close(got.image, want.image, atol=1e-6, rtol=0)
+    torch.testing.assert_close(got.flow, want.flow, atol=1e-5, rtol=0)
+
+
+def test_without_a_prior_the_network_flow_is_used_whatever_refine_says():
+    net = _tiny_net()
+    g = torch.Generator().manual_seed(2)
+    img0, img1 = torch.rand(1, 3, 32, 32, generator=g), torch.rand(1, 3, 32, 32, generator=g)
+    with torch.no_grad():
+        a = net(img0, img1, 0.5, mode="dense", refine=["fusion", "rgb"])
+        b = net(img0, img1, 0.5, mode="dense")  # every correction
+    torch.testing.assert_close(a.flow, b.flow)  # not the zero flow of "no prior, no flow residual"
+    assert a.flow.abs().max() > 0

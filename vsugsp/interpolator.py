@@ -174,8 +174,17 @@ class Interpolator:
 
         return prior_for(self.flow_prior, img0, img1)
 
-    def encode(self, img: "torch.Tensor") -> "Features":
-        """Encoder features of one 1×3×H×W frame (on the device, in the net's dtype)."""
+    @property
+    def prior_only(self) -> bool:
+        """Whether frames come from the flow prior alone (``refine`` empty, a prior set): the
+        network does not run where the pair has a prior (:meth:`UGSPNet.forward`)."""
+        return not self.settings.refine and self.flow_prior != "none"
+
+    def encode(self, img: "torch.Tensor") -> "Features | None":
+        """Encoder features of one 1×3×H×W frame (on the device, in the net's dtype); None when
+        the frames come from the prior alone (a pair without one encodes its frames itself)."""
+        if self.prior_only:
+            return None
         with self.running():
             return self.net.encode(img, self.scale_for(img.shape[-2]))
 

@@ -260,6 +260,9 @@ class UGSPNet(nn.Module):
         flows and its outer neighbours', :func:`vsugsp.model.motion.motion_tensor`) starts them
         from quadratic-path flows (:func:`vsugsp.model.prior.flows_at`).
         refine: which of the network's corrections to apply (:data:`REFINE`; all by default).
+        Without a prior "flow" is always applied (the network's own flow is the only one); with
+        a prior and none of them the frame is the prior's alone and the network does not run
+        (no MACs; not in train mode).
 
         Wherever both frames are static (:func:`static_weight`) the output is their mean,
         i.e. the source, whatever the masks or the residuals did.
@@ -272,10 +275,14 @@ class UGSPNet(nn.Module):
             raise ValueError(f"vsugsp: scale={scale}; allowed: 0 < scale <= 1")
         caps = level_caps(max_density)
         refine = check_refine(refine)
+        if pair_flow is None:  # no flow to start from: the network's own flow is all there is
+            refine = refine | {"flow"}
         if mask_tile is not None and (isinstance(mask_tile, bool) or not isinstance(mask_tile, int) or mask_tile < 1):
             raise ValueError(f"vsugsp: mask_tile={mask_tile!r}; allowed: an integer ≥ 1 (px) or None (per pixel)")
         b, _, h, w = img0.shape
         tt = _as_time(t, b, img0)
+        if pair_flow is not None and not refine and mode != "train":
+            return self._prior_only(img0, img1, tt, pair_flow, scale)
         f0 = feats0 if feats0 is not None else self.encode(img0, scale)
         f1 = feats1 if feats1 is not None else self.encode(img1, scale)
         p0, p1 = f0.pyramid, f1.pyramid
@@ -404,6 +411,36 @@ class UGSPNet(nn.Module):
             features.append(feat)
         raise AssertionError("unreachable")
 
+    def _prior_only(self, img0, img1, tt, pair_flow, scale: float) -> UGSPOutput:
+        """The frame from the prior alone (``refine`` empty): the prior's flows at t, on the grid
+        the network would run on, through the same warp, linear blend and static guard as
+        :meth:`_finish`.  The same numbers as the full pass with every correction off (there
+        the decoders' outputs cancel exactly), without running the encoder or the decoders."""
+        b, _, h, w = img0.shape
+        sh, sw = (h, w) if scale == 1.0 else (max(ALIGN, round(h * scale)), max(ALIGN, round(w * scale)))
+        padded = (sh + (-sh % ALIGN), sw + (-sw % ALIGN))
+        flow = self._prior_pyramid(pair_flow, tt, (sh, sw), padded, b)[1][..., :sh, :sw]
+        if (sh, sw) != (h, w):
+            flow = resize_flow(flow, (h, w))
+        occ = torch.logit(1 - tt.float()).expand(b, 1, h, w)
+        image = self._compose(img0, img1, flow, occ, None)
+        return UGSPOutput(image=image, flow=flow, occlusion=occ, residual=torch.zeros_like(image),
+                          uncertainty=torch.zeros_like(occ))
+
+    @staticmethod
+    def _compose(img0, img1, flow, occ, res) -> torch.Tensor:
+        """Both frames warped by ``flow`` (B×4, to frame 0 then 1), blended by σ(``occ``) plus the
+        residual ``res`` (None: none), and the static guard; sampled and composed in fp32."""
+        w0 = torch.sigmoid(occ)
+        # the frames are sampled and composed in fp32 (no half rounding of the output)
+        warped0 = backwarp(img0.float(), flow[:, :2])
+        warped1 = backwarp(img1.float(), flow[:, 2:])
+        image = w0 * warped0 + (1 - w0) * warped1
+        if res is not None:
+            image = image + res
+        still = static_weight(img0, img1, flow)
+        return torch.lerp(image, 0.5 * (img0.float() + img1.float()), still).clamp(0, 1)
+
     def _finish(self, d: dict, img0, img1, net_size, fixed_macs, refine, tt) -> UGSPOutput:
         head = self.up(d["fused"]).float()  # the frame is composed in fp32
         flow = resize_flow(d["flow"], head.shape[-2:])
@@ -423,13 +460,7 @@ class UGSPNet(nn.Module):
             occ = torch.logit(1 - tt.float()).expand_as(occ)
         if "rgb" not in refine:
             res = torch.zeros_like(res)
-        w0 = torch.sigmoid(occ)
-        # the frames are sampled and composed in fp32 (no half rounding of the output)
-        warped0 = backwarp(img0.float(), flow[:, :2])
-        warped1 = backwarp(img1.float(), flow[:, 2:])
-        image = w0 * warped0 + (1 - w0) * warped1 + res
-        still = static_weight(img0, img1, flow)
-        image = torch.lerp(image, 0.5 * (img0.float() + img1.float()), still).clamp(0, 1)
+        image = self._compose(img0, img1, flow, occ, res)
         dense_macs = fixed_macs + d["dense_macs"]
         return UGSPOutput(
             image=image, flow=flow, occlusion=occ, residual=res, uncertainty=logscale,
