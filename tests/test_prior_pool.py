@@ -75,8 +75,10 @@ def test_realtime_prior_measures_on_a_gpu_and_stays_off_on_a_cpu(caplog, monkeyp
     assert "runs without the flow prior: 4 workers give 8.0 pairs/s" in caplog.text
 
 
-def test_the_filter_computes_two_pairs_ahead_with_two_workers(monkeypatch):
-    """Two workers compute pairs i + 1 and i + 2 during pair i's pass; the frames equal one worker's."""
+@pytest.mark.parametrize("motion", ["linear", "quadratic"])
+def test_the_filter_computes_two_pairs_ahead_with_two_workers(monkeypatch, motion):
+    """Two workers compute pairs i + 1 and i + 2 during pair i's pass (quadratic motion: i + 2 and
+    i + 3, since pair i's own pass reads pair i + 1's prior); the frames equal one worker's."""
     vs = pytest.importorskip("vapoursynth")
     from vsclips import moving
 
@@ -95,7 +97,7 @@ def test_the_filter_computes_two_pairs_ahead_with_two_workers(monkeypatch):
             out.append(b"".join(np.asarray(f[p]).tobytes() for p in range(3)))
         return out
 
-    one = frames(vsugsp.interpolate(src, 2, model=net, device="cpu", flow_prior="dis"))
+    one = frames(vsugsp.interpolate(src, 2, model=net, device="cpu", flow_prior="dis", motion=motion))
     events = []
     prior, call = Interpolator.prior, Interpolator.__call__
 
@@ -112,14 +114,15 @@ def test_the_filter_computes_two_pairs_ahead_with_two_workers(monkeypatch):
     monkeypatch.setattr(Interpolator, "prior", spy)
     monkeypatch.setattr(Interpolator, "__call__", slow_call)
     monkeypatch.setattr(prior_pool, "default_workers", lambda cores=None: 2)
-    two = frames(vsugsp.interpolate(src, 2, model=net, device="cpu", flow_prior="dis"))
+    two = frames(vsugsp.interpolate(src, 2, model=net, device="cpu", flow_prior="dis", motion=motion))
     assert two == one
     priors = [e for e in events if e[0] == "prior"]
     first_pass_end = next(e[2] for e in events if e[0] == "pass")
     assert len(priors) == 6  # one prior per pair, never twice
     assert sum(p[1].startswith("vsugsp-prior") for p in priors) == 5  # all but the first pair's came ahead
-    # pairs 1 and 2 (two ahead: one per worker) started during pair 0's pass
-    assert sum(p[2] < first_pass_end for p in priors) == 3, events
+    # pairs 1 and 2 (two ahead: one per worker) started during pair 0's pass; under quadratic
+    # motion pair 0's pass reads pair 1's prior itself, and the pool looks one pair further
+    assert sum(p[2] < first_pass_end for p in priors) == (3 if motion == "linear" else 4), events
 
 
 def test_auto_realtime_resolves_to_its_candidate_on_cuda_and_none_on_a_cpu():

@@ -322,7 +322,7 @@ def _ahead_frames(engine: Any, rmap: RateMap, i: int, frame: Callable[[int], Any
     (``always``) to bring the next frames onto the device even without a prior."""
     if engine.flow_prior == "none" and not always:
         return []
-    last = min(rmap.src_frames - 1, i + 1 + engine.prior_pool.ahead)
+    last = min(rmap.src_frames - 1, i + 1 + engine.prior_ahead)
     return [(frame(j), rmap.times_of(j - 1)) for j in range(i + 2, last + 1)]
 
 
