@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import importlib.util
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 av = pytest.importorskip("av")
+
+from videofiles import write_ffv1  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 N_FRAMES, W, H, STEP = 15, 64, 48, 2
@@ -38,17 +39,7 @@ def _frames() -> list[np.ndarray]:
 def video(tmp_path_factory) -> tuple[Path, list[np.ndarray]]:
     path = tmp_path_factory.mktemp("priors") / "pan.mkv"
     frames = _frames()
-    with av.open(str(path), "w") as out:
-        st = out.add_stream("ffv1", rate=10)  # lossless, so decoded frames equal the written ones
-        st.width, st.height, st.pix_fmt = W, H, "bgr0"
-        st.time_base = Fraction(1, 10)
-        for k, img in enumerate(frames):
-            fr = av.VideoFrame.from_ndarray(img, format="rgb24")
-            fr.pts = k
-            for p in st.encode(fr):
-                out.mux(p)
-        for p in st.encode():
-            out.mux(p)
+    write_ffv1(path, frames)  # lossless, so decoded frames equal the written ones
     return path, frames
 
 

@@ -6,7 +6,6 @@ import os
 import stat
 import subprocess
 import shutil
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +91,8 @@ def test_prepare_footage_from_a_package(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------- mixed training data
 av = pytest.importorskip("av")
 
+from videofiles import write_ffv1  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def video(tmp_path_factory) -> Path:
@@ -99,17 +100,7 @@ def video(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("video") / "own.mkv"
     rng = np.random.default_rng(0)
     base = (rng.random((64, 160, 3)) * 255).astype(np.uint8)
-    with av.open(str(path), "w") as out:
-        st = out.add_stream("ffv1", rate=10)
-        st.width, st.height, st.pix_fmt = 96, 64, "bgr0"
-        st.time_base = Fraction(1, 10)
-        for k in range(24):
-            fr = av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, 2 * k:2 * k + 96]), format="rgb24")
-            fr.pts = k
-            for p in st.encode(fr):
-                out.mux(p)
-        for p in st.encode():
-            out.mux(p)
+    write_ffv1(path, [base[:, 2 * k:2 * k + 96] for k in range(24)])
     return path
 
 

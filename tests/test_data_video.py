@@ -1,7 +1,6 @@
 """Triplets from video files, on a tiny lossless clip written with PyAV here."""
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ av = pytest.importorskip("av")
 from vsugsp.data.synth import KEYS  # noqa: E402
 from vsugsp.data.footage import check_trainable  # noqa: E402
 from vsugsp.data.video import VideoTriplets, iter_frames  # noqa: E402
+from videofiles import write_ffv1  # noqa: E402
 
 N, CUT = 30, 15
 
@@ -29,20 +29,8 @@ def _frame_no(x: torch.Tensor) -> int:
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("video") / "clip.mkv"
-    with av.open(str(path), "w") as out:
-        st = out.add_stream("ffv1", rate=10)
-        st.width, st.height, st.pix_fmt = 64, 48, "bgr0"
-        st.time_base = Fraction(1, 10)
-        for k in range(N):
-            img = np.full((48, 64, 3), _gray(k), np.uint8)
-            fr = av.VideoFrame.from_ndarray(img, format="rgb24")
-            fr.pts = k
-            for p in st.encode(fr):
-                out.mux(p)
-        for p in st.encode():
-            out.mux(p)
-    return path
+    frames = [np.full((48, 64, 3), _gray(k), np.uint8) for k in range(N)]
+    return write_ffv1(tmp_path_factory.mktemp("video") / "clip.mkv", frames)
 
 
 def test_iter_frames_lossless(clip):

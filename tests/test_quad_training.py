@@ -4,7 +4,6 @@ workers attach, and how a stage's ``quad`` share hands it to the network."""
 from __future__ import annotations
 
 from dataclasses import replace
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -172,19 +171,10 @@ def _frame_no(x: torch.Tensor) -> int:
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("video") / "clip.mkv"
-    with av.open(str(path), "w") as out:
-        st = out.add_stream("ffv1", rate=10)
-        st.width, st.height, st.pix_fmt = 64, 48, "bgr0"
-        st.time_base = Fraction(1, 10)
-        for k in range(N):
-            fr = av.VideoFrame.from_ndarray(np.full((48, 64, 3), _gray(k), np.uint8), format="rgb24")
-            fr.pts = k
-            for p in st.encode(fr):
-                out.mux(p)
-        for p in st.encode():
-            out.mux(p)
-    return path
+    from videofiles import write_ffv1
+
+    frames = [np.full((48, 64, 3), _gray(k), np.uint8) for k in range(N)]
+    return write_ffv1(tmp_path_factory.mktemp("video") / "clip.mkv", frames)
 
 
 def test_video_neighbours_at_the_window_spacing(clip):
