@@ -93,3 +93,27 @@ def test_bad_arguments(clip, tmp_path):
         VideoTriplets(tmp_path / "missing.mp4")
     with pytest.raises(ValueError, match="vsugsp"):
         VideoTriplets(clip, max_gap=1)
+
+
+def test_neighbours_at_the_window_spacing(clip):
+    """Frames i − gap and i + 2·gap beside each window (quadratic-motion training), NaN across a cut."""
+    from vsugsp.data.synth import NEIGHBOUR_KEYS
+
+    samples = list(VideoTriplets(clip, crop=16, max_gap=3, stride=1, seed=0, epochs=1, augment_=False,
+                                 neighbours=True))
+    assert samples
+    seen_missing = 0
+    for s in samples:
+        a, b = _frame_no(s["img0"]), _frame_no(s["img1"])
+        gap = b - a
+        assert 2 <= gap <= 3 and (a < CUT) == (b < CUT)
+        for key, k in (("img_prev", a - gap), ("img_next", b + gap)):
+            img = s[key]
+            if torch.isnan(img).all():
+                seen_missing += 1
+                assert (k < CUT) != (a < CUT) or not 0 <= k < N  # missing only across the cut (or past the end)
+            else:
+                assert torch.isfinite(img).all() and _frame_no(img) == k and (k < CUT) == (a < CUT)
+    assert seen_missing > 0  # windows next to the cut exist, and their far side is left out
+    plain = list(VideoTriplets(clip, crop=16, max_gap=3, stride=1, seed=0, epochs=1, augment_=False))
+    assert not set(NEIGHBOUR_KEYS) & set(plain[0])

@@ -4,7 +4,6 @@ workers attach, and how a stage's ``quad`` share hands it to the network."""
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -151,53 +150,6 @@ def test_recipe_quad_checks(tmp_path):
     bad.write_text("base: small-cpu\nname: bad\nstages:\n  - {name: d, prior: 1, quad: 1.5}\n")
     with pytest.raises(ValueError, match="quad"):
         load_recipe(bad)
-
-
-# ------------------------------------------------------------------ real footage
-
-av = pytest.importorskip("av")
-N, CUT = 30, 15
-
-
-def _gray(k: int) -> int:
-    """Frame k is flat grey; the jump between frames CUT-1 and CUT is a scene cut."""
-    return 10 + 5 * k if k < CUT else 200 + 2 * (k - CUT)
-
-
-def _frame_no(x: torch.Tensor) -> int:
-    g = round(float(x.mean()) * 255)
-    return (g - 10) // 5 if g < 150 else CUT + (g - 200) // 2
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory) -> Path:
-    from videofiles import write_ffv1
-
-    frames = [np.full((48, 64, 3), _gray(k), np.uint8) for k in range(N)]
-    return write_ffv1(tmp_path_factory.mktemp("video") / "clip.mkv", frames)
-
-
-def test_video_neighbours_at_the_window_spacing(clip):
-    from vsugsp.data.video import VideoTriplets
-
-    samples = list(VideoTriplets(clip, crop=16, max_gap=3, stride=1, seed=0, epochs=1, augment_=False,
-                                 neighbours=True))
-    assert samples
-    seen_missing = 0
-    for s in samples:
-        a, b = _frame_no(s["img0"]), _frame_no(s["img1"])
-        gap = b - a
-        assert 2 <= gap <= 3 and (a < CUT) == (b < CUT)
-        for key, k in (("img_prev", a - gap), ("img_next", b + gap)):
-            img = s[key]
-            if torch.isnan(img).all():
-                seen_missing += 1
-                assert (k < CUT) != (a < CUT) or not 0 <= k < N  # missing only across the cut (or past the end)
-            else:
-                assert torch.isfinite(img).all() and _frame_no(img) == k and (k < CUT) == (a < CUT)
-    assert seen_missing > 0  # windows next to the cut exist, and their far side is left out
-    plain = list(VideoTriplets(clip, crop=16, max_gap=3, stride=1, seed=0, epochs=1, augment_=False))
-    assert not set(NEIGHBOUR_KEYS) & set(plain[0])
 
 
 # ------------------------------------------------------------------ a scaled network's prior
