@@ -115,6 +115,13 @@ def level_caps(max_density: float | Sequence[float] | None) -> list[float] | Non
     return [float(c) for c in caps]
 
 
+def scaled_size(h: int, w: int, scale: float) -> tuple[int, int]:
+    """The size (H, W) a network at ``scale`` runs on for h×w frames (before alignment padding)."""
+    if scale == 1.0:
+        return h, w
+    return max(ALIGN, round(h * scale)), max(ALIGN, round(w * scale))
+
+
 def check_refine(refine) -> frozenset[str]:
     """``refine`` (an iterable of :data:`REFINE` names) validated as a frozenset."""
     if isinstance(refine, str) or not hasattr(refine, "__iter__"):
@@ -206,9 +213,8 @@ class UGSPNet(nn.Module):
         # Resized and centred in fp32 (no-ops on fp32 frames): a half frame is rounded once,
         # after them (and the CPU has no half antialiased resize).
         x = img.float()
-        sh, sw = h, w
+        sh, sw = scaled_size(h, w, scale)
         if scale != 1.0:
-            sh, sw = max(ALIGN, round(h * scale)), max(ALIGN, round(w * scale))
             x = F.interpolate(x, size=(sh, sw), mode="bilinear", align_corners=False, antialias=True)
         x = (x - x.mean(dim=(2, 3), keepdim=True)).to(img.dtype)
         ph, pw = -x.shape[-2] % ALIGN, -x.shape[-1] % ALIGN
@@ -417,7 +423,7 @@ class UGSPNet(nn.Module):
         :meth:`_finish`.  The same numbers as the full pass with every correction off (there
         the decoders' outputs cancel exactly), without running the encoder or the decoders."""
         b, _, h, w = img0.shape
-        sh, sw = (h, w) if scale == 1.0 else (max(ALIGN, round(h * scale)), max(ALIGN, round(w * scale)))
+        sh, sw = scaled_size(h, w, scale)
         padded = (sh + (-sh % ALIGN), sw + (-sw % ALIGN))
         flow = self._prior_pyramid(pair_flow, tt, (sh, sw), padded, b)[1][..., :sh, :sw]
         if (sh, sw) != (h, w):
