@@ -465,15 +465,19 @@ def render_triplet(rng: np.random.Generator, photos: Sequence[np.ndarray], cfg: 
     grid = _grid(s)
     frames = {}
     maps = {}
-    for name, tau in (("img0", 0.0), ("gt", t), ("img1", 1.0)):
-        img, ids, w = _render(layers, tau, s, True, _INTERP[cfg.interp])
-        maps[name] = (ids, w)
+    def scene_effects(img: np.ndarray, tau: float) -> np.ndarray:
+        """Motion blur and the lighting change of the scene at time tau on a sharp frame."""
         if exposure > 0:
             img = _render_exposure(layers, tau, s, exposure, cfg.blur_subframes, img, _INTERP[cfg.interp])
         if lighting is not None:
             g, o = lighting
             img = img * (g[0] + (g[1] - g[0]) * tau) + (o[0] + (o[1] - o[0]) * tau)
-        frames[name] = img
+        return img
+
+    for name, tau in (("img0", 0.0), ("gt", t), ("img1", 1.0)):
+        img, ids, w = _render(layers, tau, s, True, _INTERP[cfg.interp])
+        maps[name] = (ids, w)
+        frames[name] = scene_effects(img, tau)
 
     ids_t, w_t = maps["gt"]
     flow0 = _flow_maps(layers, ids_t, t, 0.0, grid)
@@ -490,12 +494,7 @@ def render_triplet(rng: np.random.Generator, photos: Sequence[np.ndarray], cfg: 
         for name, tau in zip(NEIGHBOUR_KEYS, (-1.0, 2.0)):
             sg = rng.uniform(0.2, 1.0) * cfg.max_noise if rng.random() < cfg.p_noise else 0.0
             qq = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)) if rng.random() < cfg.p_jpeg else None
-            img = _render(layers, tau, s, False, _INTERP[cfg.interp])[0]
-            if exposure > 0:
-                img = _render_exposure(layers, tau, s, exposure, cfg.blur_subframes, img, _INTERP[cfg.interp])
-            if lighting is not None:
-                g, o = lighting
-                img = img * (g[0] + (g[1] - g[0]) * tau) + (o[0] + (o[1] - o[0]) * tau)
+            img = scene_effects(_render(layers, tau, s, False, _INTERP[cfg.interp])[0], tau)
             extra[name] = _to_chw01(_degrade_input(rng, img, sg, qq))
     return {
         **extra,

@@ -156,7 +156,8 @@ class VideoTriplets(torch.utils.data.IterableDataset):
                  ) -> Iterator[tuple[list[np.ndarray], np.ndarray | None, np.ndarray | None]]:
         """(window, previous neighbour, next neighbour); the neighbours are None unless asked for
         and not across a cut."""
-        # with neighbours the window is the middle third of the last 3·gap + 1 frames
+        # with neighbours the window ends gap frames before the newest one (frame i + 2·gap) and the
+        # buffer still holds frame i − gap
         span = 3 * self.max_gap + 1 if self.neighbours else self.max_gap + 1
         buf: deque[np.ndarray] = deque(maxlen=span)
         thumbs: deque[np.ndarray] = deque(maxlen=span)
