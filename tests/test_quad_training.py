@@ -230,3 +230,27 @@ def test_without_a_prior_the_network_flow_is_used_whatever_refine_says():
         b = net(img0, img1, 0.5, mode="dense")  # every correction
     torch.testing.assert_close(a.flow, b.flow)  # not the zero flow of "no prior, no flow residual"
     assert a.flow.abs().max() > 0
+
+
+def test_filter_with_the_prior_alone_never_runs_the_network():
+    vs = pytest.importorskip("vapoursynth")
+    from vsclips import moving
+
+    import vsugsp
+    from vsugsp import work
+
+    net = _tiny_net()
+    calls = []
+    for part in (net.encoder, net.dec16, net.up):
+        part.register_forward_pre_hook(lambda *a: calls.append(1))
+    src = moving(vs.YUV420P8, 64, 48, length=6)
+    out = vsugsp.interpolate(src, 2, model=net, device="cpu", flow_prior="dis", refine=[])
+    frames = [out.get_frame(n) for n in range(out.num_frames)]
+    assert not calls  # no encoder, no decoder, for any pair (every pair here has a prior)
+    props = [f.props for f in frames]
+    assert all(p[work.INTERPOLATED] == (n % 2) for n, p in enumerate(props[:-1]))  # the last: no pair after it
+    assert all(p[work.MACS] == 0 and p[work.DENSE_MACS] == 0 for p in props)
+    # the prior's motion is in the frame: it is not the plain blend of its two source frames
+    a = np.asarray(frames[3][0]).astype(int)
+    mean = (np.asarray(src.get_frame(1)[0]).astype(int) + np.asarray(src.get_frame(2)[0]).astype(int)) / 2
+    assert np.abs(a - mean).mean() > 0.5
