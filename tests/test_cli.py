@@ -91,6 +91,10 @@ def test_summary_reports_the_pruned_share():
     assert "3.0 of 12.0 GMAC executed, 75.0% pruned" in text
     nothing = cli.format_summary(src, out, 2.0, {"frames_passed": 10}, output="o.mp4", codec="libx264")
     assert "pruned" not in nothing and "0 interpolated, 10 passed through" in nothing
+    assert "work:" not in nothing
+    alone = cli.format_summary(src, out, 2.0, {"frames_interpolated": 4, "frames_passed": 6}, output="o.mp4",
+                               codec="libx264")
+    assert "the network did not run: every frame from the flow prior alone" in alone and "pruned" not in alone
     assert "prior:" not in text
     assert "prior:   dis-fast (auto on cuda)" in cli.format_summary(src, out, 2.0, work, output="o.mp4",
                                                                      codec="libx264", prior="dis-fast (auto on cuda)")

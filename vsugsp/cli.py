@@ -462,6 +462,8 @@ def format_summary(src, out, seconds: float, work: dict[str, int], *, output: st
         executed = work.get("executed_macs", 0)
         lines.append(f"work:    {executed / 1e9:.1f} of {dense / 1e9:.1f} GMAC executed, "
                      f"{100 * (1 - executed / dense):.1f}% pruned")
+    elif work.get("frames_interpolated", 0) > 0:  # frames made without any network pass
+        lines.append("work:    the network did not run: every frame from the flow prior alone (refine: [])")
     if prior is not None:
         lines.append(f"prior:   {prior}")
     lines.extend(f"mode:    {m}" for m in modes)
