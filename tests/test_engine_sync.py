@@ -15,7 +15,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from vsugsp.model import ModelConfig, UGSPNet  # noqa: E402
 from vsugsp.sparse import ReferenceBackend, TileBackend  # noqa: E402
 
 
@@ -29,12 +28,6 @@ def no_host_reads(monkeypatch):
         for name in ("__int__", "__float__", "__bool__", "__index__", "item", "tolist"):
             m.setattr(torch.Tensor, name, refuse)
         yield
-
-
-@pytest.fixture(scope="module")
-def net():
-    torch.manual_seed(0)
-    return UGSPNet(ModelConfig(width="small")).eval()
 
 
 def _pair(h: int = 64, w: int = 96):

@@ -16,16 +16,10 @@ from vsclips import FORMATS, moving, odd_size, planes_of, same_pixels  # noqa: E
 
 import vsugsp  # noqa: E402
 from vsugsp import work  # noqa: E402
-from vsugsp.model import ModelConfig, UGSPNet, save  # noqa: E402
+from vsugsp.model import save  # noqa: E402
 
 core = vs.core
 pytestmark = pytest.mark.filterwarnings("ignore:The _ColorRange")
-
-
-@pytest.fixture(scope="module")
-def net():
-    torch.manual_seed(0)
-    return UGSPNet(ModelConfig(width="small")).eval()
 
 
 def run(clip, net, factor=2, **kw):

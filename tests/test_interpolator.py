@@ -6,16 +6,9 @@ import pytest
 import torch
 
 from vsugsp.interpolator import Interpolator, build_interpolator
-from vsugsp.model import ModelConfig, UGSPNet
 from vsugsp.preset import load_preset
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def net():
-    torch.manual_seed(0)
-    return UGSPNet(ModelConfig("small")).eval()
 
 
 def _pair(h=48, w=64):

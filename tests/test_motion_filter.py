@@ -12,17 +12,10 @@ from vsclips import moving, planes_of  # noqa: E402
 import vsugsp  # noqa: E402
 from vsugsp.engine import Engine  # noqa: E402
 from vsugsp.interpolator import Interpolator  # noqa: E402
-from vsugsp.model import ModelConfig, UGSPNet  # noqa: E402
 from vsugsp.preset import load_preset  # noqa: E402
 
 core = vs.core
 pytestmark = pytest.mark.filterwarnings("ignore:The _ColorRange")
-
-
-@pytest.fixture(scope="module")
-def net():
-    torch.manual_seed(0)
-    return UGSPNet(ModelConfig(width="small")).eval()
 
 
 def _uniform(a: "torch.Tensor", vx: float, vy: float) -> "torch.Tensor":

@@ -14,12 +14,6 @@ from vsugsp.model.ensemble import ensemble_forward
 needs_cv2 = pytest.mark.skipif(not prior.available(), reason="OpenCV with DIS is not installed")
 
 
-@pytest.fixture(scope="module")
-def net():
-    torch.manual_seed(0)
-    return UGSPNet(ModelConfig(width="small")).eval()
-
-
 def _textured(h=64, w=96, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(1, 3, h // 4, w // 4, generator=g)
