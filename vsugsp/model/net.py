@@ -324,8 +324,8 @@ class UGSPNet(nn.Module):
         return self._finish(out, img0, img1, f0.net_size, fixed_macs, refine, tt)
 
     @staticmethod
-    def _prior_pyramid(pair_flow, tt, net_size, padded, batch) -> dict[int, torch.Tensor]:
-        """The prior's flows from t on the padded network grid and at strides 2…16 (fp32, their pixels)."""
+    def _prior_flows(pair_flow, tt, net_size, batch) -> torch.Tensor:
+        """The prior's flows from t (B×4, fp32, pixels) on the grid the network runs on, unpadded."""
         from .prior import flows_at
 
         if pair_flow.dim() != 4 or pair_flow.shape[1] not in (4, 8) or pair_flow.shape[0] not in (1, batch):
@@ -337,9 +337,13 @@ class UGSPNet(nn.Module):
         if pf.shape[1] == 8 and tuple(pf.shape[-2:]) != tuple(net_size):
             # a scaled network: the quadratic path on its own grid (at half size a quarter of the
             # pixels; the linear prior's numbers are the same either way, it is linear in the flows)
-            flows = flows_at(resize_flow(pf, net_size), tt.float(), px_scale=net_size[1] / pf.shape[-1])
-        else:
-            flows = resize_flow(flows_at(pf, tt.float()), net_size)  # the scaled frame the network runs on
+            return flows_at(resize_flow(pf, net_size), tt.float(), px_scale=net_size[1] / pf.shape[-1])
+        return resize_flow(flows_at(pf, tt.float()), net_size)  # the scaled frame the network runs on
+
+    @staticmethod
+    def _prior_pyramid(pair_flow, tt, net_size, padded, batch) -> dict[int, torch.Tensor]:
+        """The prior's flows from t on the padded network grid and at strides 2…16 (fp32, their pixels)."""
+        flows = UGSPNet._prior_flows(pair_flow, tt, net_size, batch)
         flows = F.pad(flows, (0, padded[1] - flows.shape[-1], 0, padded[0] - flows.shape[-2]), mode="replicate")
         pyramid = {1: flows}
         for stride in (2, 4, 8, 16):  # area averages (bilinear would alias), vectors scaled to each grid
@@ -424,8 +428,7 @@ class UGSPNet(nn.Module):
         the decoders' outputs cancel exactly), without running the encoder or the decoders."""
         b, _, h, w = img0.shape
         sh, sw = scaled_size(h, w, scale)
-        padded = (sh + (-sh % ALIGN), sw + (-sw % ALIGN))
-        flow = self._prior_pyramid(pair_flow, tt, (sh, sw), padded, b)[1][..., :sh, :sw]
+        flow = self._prior_flows(pair_flow, tt, (sh, sw), b)  # no pyramid: no decoder reads it
         if (sh, sw) != (h, w):
             flow = resize_flow(flow, (h, w))
         occ = torch.logit(1 - tt.float()).expand(b, 1, h, w)
