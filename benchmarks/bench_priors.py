@@ -334,19 +334,27 @@ def isolated(methods: list[str], scale: float, out: Path, extra: Sequence[str] =
     return {"rows": rows, "missing": missing}
 
 
+#: how to read the ms columns (the machine is shared)
+_NOISY = "2 shared cores (noisy: read the ratio to DIS medium measured in the same run)."
+
+
+def _protocol(meta: dict) -> str:
+    """The tables' first sentence: machine, OpenCV, and what is compared."""
+    return (f"{meta['machine']}; OpenCV {meta['opencv']} from `{meta['cv2']}`; frame-drop protocol, t = 0.5, "
+            f"the `dis` peer's warp and average, flows differ only; scale {meta['scale']}.")
+
+
 def markdown(result: dict) -> str:
     """The public clips' table and ablation."""
     meta = result["meta"]
     win, slow = meta["windows"], meta["slow_windows"]
     lines = [f"# Motion priors as classical interpolators ({meta['date']}, CPU)", "",
-             f"{meta['machine']}; OpenCV {meta['opencv']} from `{meta['cv2']}`; frame-drop protocol, t = 0.5, "
-             f"the `dis` peer's warp and average, flows differ only; scale {meta['scale']}. "
+             f"{_protocol(meta)} "
              f"Windows: first {win['carphone_pristine']} scored frames of carphone (176x144), first "
              f"{win['bigbuckbunny']} of bigbuckbunny (1280x720); slow methods (marked *) on the first "
              f"{slow['carphone_pristine']} / {slow['bigbuckbunny']}, with DIS medium on the same "
-             f"frames beside them. ms: median CPU time of the two flows of one pair, 2 shared cores "
-             f"(noisy: read the ratio to DIS medium measured in the same run). Frames are scored in RGB "
-             f"straight from the warp; the same methods as `bench quality` peers return the clip's own "
+             f"frames beside them. ms: median CPU time of the two flows of one pair, {_NOISY} "
+             f"Frames are scored in RGB straight from the warp; the same methods as `bench quality` peers return the clip's own "
              f"format (YUV 4:2:0 here) and score lower by that round trip (about 0.1 dB on carphone), "
              f"with the same differences between variants.", "",
              "| method | carphone dB | DIS medium, same frames | bbb 720p dB | DIS medium, same frames "
@@ -386,8 +394,7 @@ def markdown_training(result: dict) -> str:
                      for c in names if (v := info[c]["cuts_after_half_rate_frames"])) or "none"
     n, ns = meta["window"], meta["slow_window"]
     lines = [f"# Motion priors as classical interpolators on the training clips ({meta['date']}, CPU)", "",
-             f"{meta['machine']}; OpenCV {meta['opencv']} from `{meta['cv2']}`; frame-drop protocol, t = 0.5, "
-             f"the `dis` peer's warp and average, flows differ only; scale {meta['scale']}. "
+             f"{_protocol(meta)} "
              f"Clips: the four training clips of `vsugsp.data.footage` ({sizes}). Window: each clip's tail, "
              f"the last {2 * n + 3} source frames ({n} scored frames); slow methods (marked *) on the first "
              f"{ns} of them, with DIS medium on the same frames beside them. The network trains on these "
@@ -395,8 +402,7 @@ def markdown_training(result: dict) -> str:
              f"not trained: this table compares classical flows only, not the network. "
              f"Cut flags (they only decide the quadratic variants' neighbours): {meta['cut_rule']}; cuts "
              f"found: {cuts}. ms: median CPU time of the two flows of one {info[big]['size']} pair ({big}), "
-             f"2 shared cores (noisy: read the ratio to DIS medium measured in the same run); every clip's "
-             f"ms is in the JSON. Frames are scored in RGB straight from the warp.", ""]
+             f"{_NOISY[:-1]}; every clip's ms is in the JSON. Frames are scored in RGB straight from the warp.", ""]
     head = "| method | " + " | ".join(f"{c} dB | DIS medium" for c in names) + (
         f" | mean dB | DIS medium | ms / {info[big]['size']} pair | x DIS medium | settings |")
     lines += [head, "| --- |" + " ---: |" * (2 * len(names) + 4) + " --- |"]
