@@ -133,12 +133,25 @@ def test_preset_key_adapts_before_interpolating(net):
     import vsugsp
 
     clip = moving_clip(n=6)
-    out = vsugsp.interpolate(clip, 2, preset="fast", model=net, device="cpu", adapt=2, **{"batch": 2})
-    plain = vsugsp.interpolate(clip, 2, preset="fast", model=net, device="cpu")
+    kw = {"preset": "fast", "model": net, "device": "cpu", "refine": ["fusion", "rgb"]}
+    out = vsugsp.interpolate(clip, 2, adapt=2, **kw, **{"batch": 2})
+    plain = vsugsp.interpolate(clip, 2, **kw)
     a, b = np.asarray(out.get_frame(1)[0]), np.asarray(plain.get_frame(1)[0])
     assert a.shape == (48, 64) and not np.array_equal(a, b)
     with pytest.raises(vs.Error, match="adapt"):
         vsugsp.interpolate(clip, 2, adapt=-1)
+
+
+def test_adapt_is_refused_where_the_network_does_not_run(net):
+    import vsugsp
+
+    clip = moving_clip(n=6)
+    # the default presets make frames from the prior alone: adapting a network they never run is an error
+    with pytest.raises(vs.Error, match=r"adapt=2 fine-tunes the network, but refine=\[\] with flow_prior=auto"):
+        vsugsp.interpolate(clip, 2, preset="fast", model=net, device="cpu", adapt=2)
+    # without a prior the network runs: adapting it is allowed
+    out = vsugsp.interpolate(clip, 2, preset="fast", model=net, device="cpu", adapt=1, flow_prior="none")
+    assert out.num_frames == 12 and np.asarray(out.get_frame(1)[0]).shape == (48, 64)
 
 
 def test_gaps_longer_than_the_clip_are_named_not_blamed_on_cuts(net):

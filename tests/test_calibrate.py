@@ -204,8 +204,8 @@ def test_bench_speed_marks_what_auto_runs():
 def test_bench_speed_times_auto_as_the_filter_runs_it():
     from vsugsp.bench.speed import run_speed
 
-    data = run_speed(devices=["cpu"], sizes=["64x48"], presets=["balanced"], model="random:small",
-                     modes=["auto", "dense"], warmup=0, repeats=1, input_kind="random")
+    data = run_speed(devices=["cpu"], sizes=["64x48"], presets=["balanced:refine=[fusion,rgb]"],
+                     model="random:small", modes=["auto", "dense"], warmup=0, repeats=1, input_kind="random")
     rows = {r["mode"]: r for r in data["results"]}
     assert rows["auto"]["status"] == "ok" and rows["auto"]["auto_mode"] == "pruned"  # a CPU runs pruned
     assert rows["auto"]["preset_mode"] and not rows["dense"]["preset_mode"]

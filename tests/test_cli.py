@@ -289,7 +289,7 @@ def test_interpolate_writes_a_video(tmp_path, tiny_model, capsys):
     src = write_clip(tmp_path / "in.mp4", frames=6)
     out = tmp_path / "sub" / "out.mp4"
     code = cli.main(["interpolate", str(src), "-o", str(out), "--factor", "2", "--device", "cpu",
-                     "--model", str(tiny_model), "--frames", "5"])
+                     "--model", str(tiny_model), "--frames", "5", "--set", "refine=[fusion,rgb]"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     with av.open(str(out)) as c:

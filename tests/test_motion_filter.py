@@ -56,28 +56,29 @@ def spy(monkeypatch):
 
     from vsugsp.model import net as netmod
 
-    pyramid = netmod.UGSPNet._prior_pyramid
+    flows = netmod.UGSPNet._prior_flows  # read by the network's prior and by the prior alone
 
-    def spy_pyramid(pair_flow, *args):
+    def spy_flows(pair_flow, *args):
         channels.append(pair_flow.shape[1])
-        return pyramid(pair_flow, *args)
+        return flows(pair_flow, *args)
 
     monkeypatch.setattr(Engine, "render", spy_render)
-    monkeypatch.setattr(netmod.UGSPNet, "_prior_pyramid", staticmethod(spy_pyramid))
+    monkeypatch.setattr(netmod.UGSPNet, "_prior_flows", staticmethod(spy_flows))
     return seen, channels
 
 
-@pytest.mark.parametrize("fmt", [vs.YUV420P8, vs.RGBS])
-def test_constant_velocity_neighbours_give_the_linear_frames(net, monkeypatch, spy, fmt):
+@pytest.mark.parametrize("fmt,refine", [(vs.YUV420P8, []), (vs.RGBS, []), (vs.YUV420P8, ["fusion", "rgb"])])
+def test_constant_velocity_neighbours_give_the_linear_frames(net, monkeypatch, spy, fmt, refine):
+    """The prior alone (the default presets) and the network on the prior."""
     calls = []
     monkeypatch.setattr(Interpolator, "prior", lambda self, a, b: calls.append(1) or constant_prior(self, a, b))
     src = moving(fmt, 48, 32, length=5)
-    linear = frames(run(src, net, "linear"))
+    linear = frames(run(src, net, "linear", refine=refine))
     seen, channels = spy
     assert seen and all(sides is None for _, sides in seen) and set(channels) == {4}  # linear: as before
     seen.clear()
     calls.clear()
-    assert frames(run(src, net, "quadratic")) == linear
+    assert frames(run(src, net, "quadratic", refine=refine)) == linear
     assert len(calls) == 4  # one prior per pair, shared with the neighbours' motions: no extra DIS run
     # the quadratic path was taken: neighbours on both sides inside the clip, B×8 motions reached the net
     assert {(i, sides) for i, sides in seen} == {(0, (False, True)), (1, (True, True)), (2, (True, True)),

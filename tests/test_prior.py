@@ -347,7 +347,7 @@ def test_half_size_prior_falls_back_to_full_size_where_the_half_frame_does_not_f
     assert got == [False, False, "ran", "ran"]
     a = _textured(16, 96)
     b = torch.roll(a, shifts=(0, 2), dims=(-2, -1))
-    assert torch.equal(prior.prior_for("dis-fast", a, b), prior.pair_flow(a, b))  # the full-size flow
+    assert torch.equal(prior.pair_flow(a, b, "medium", 0.5), prior.pair_flow(a, b))  # the full-size flow
 
 
 @needs_cv2
@@ -397,11 +397,15 @@ def test_non_finite_samples_read_as_zero(net, preset, fmt_name, recwarn):
 
 
 @needs_cv2
-def test_dis_fast_runs_on_half_size_frames_and_returns_full_size_flows():
-    a = _textured(96, 128)
+def test_dis_fast_runs_on_half_size_frames_above_576_lines_and_returns_full_size_flows():
+    a = _textured(prior.SCALED_ABOVE + 8, 128)
     b = torch.roll(a, shifts=(2, 6), dims=(-2, -1))
     pf = prior.prior_for("dis-fast", a, b)
-    assert pf.shape == (1, 4, 96, 128)
+    assert pf.shape == (1, 4, prior.SCALED_ABOVE + 8, 128)
+    assert torch.equal(pf, prior.pair_flow(a, b, "medium", 0.5)) and not torch.equal(pf, prior.pair_flow(a, b))
+    # up to 576 lines the scaled variant is the full-size flow
+    sd_a, sd_b = a[..., :prior.SCALED_ABOVE, :], b[..., :prior.SCALED_ABOVE, :]
+    assert torch.equal(prior.prior_for("dis-fast", sd_a, sd_b), prior.pair_flow(sd_a, sd_b))
     inner = pf[..., 16:-16, 16:-16]
     # vectors are in the frame's own pixels, not the half-size ones
     assert inner[0, 0].median() == pytest.approx(6, abs=0.6)

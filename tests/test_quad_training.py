@@ -196,9 +196,11 @@ def _tiny_net():
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.5])
-def test_prior_only_is_the_full_pass_without_corrections_and_runs_no_network(scale):
+def test_prior_only_is_the_full_pass_without_corrections_and_runs_no_network(scale, monkeypatch):
+    from vsugsp.model import net as netmod
     from vsugsp.model.motion import motion_tensor
 
+    monkeypatch.setattr(netmod, "PRIOR_ALONE_READING", "mixed")  # the network's reading, for the equality
     net = _tiny_net()
     g = torch.Generator().manual_seed(1)
     img0, img1 = torch.rand(2, 3, 48, 80, generator=g), torch.rand(2, 3, 48, 80, generator=g)
@@ -219,6 +221,40 @@ def test_prior_only_is_the_full_pass_without_corrections_and_runs_no_network(sca
     assert not calls and got.macs == 0 and got.dense_macs == 0  # nothing of the network ran
     torch.testing.assert_close(got.image, want.image, atol=1e-6, rtol=0)
     torch.testing.assert_close(got.flow, want.flow, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("linear", [True, False])
+def test_prior_alone_reads_both_frames_flows(linear):
+    from vsugsp.model import motion as mo
+    from vsugsp.model.net import PRIOR_ALONE_READING
+    from vsugsp.model.prior import flows_at
+
+    assert PRIOR_ALONE_READING == "both"
+    g = torch.Generator().manual_seed(4)
+    img0, img1 = torch.rand(1, 3, 40, 64, generator=g), torch.rand(1, 3, 40, 64, generator=g)
+    pair = torch.randn(1, 4, 40, 64, generator=g) * 3
+    pf = pair if linear else mo.motion_tensor(pair, torch.randn(1, 4, 40, 64, generator=g), None)
+    t = torch.full((1, 1, 1, 1), 0.3)
+    with torch.no_grad():
+        got = _tiny_net()(img0, img1, 0.3, pair_flow=pf, refine=[])
+    own, both = flows_at(pf, t, reading="mixed"), flows_at(pf, t, reading="both")
+    torch.testing.assert_close(got.flow, both, atol=1e-5, rtol=0)
+    assert (got.flow - own).abs().max() > 0.1  # not the network's reading
+    if linear:  # "both" under linear motion: the mean of t·F10 and −t·F01 (and of (1−t)·F01 and −(1−t)·F10)
+        want = torch.cat([0.5 * 0.3 * (pair[:, 2:] - pair[:, :2]), 0.5 * 0.7 * (pair[:, :2] - pair[:, 2:])], 1)
+        torch.testing.assert_close(both, want, atol=1e-6, rtol=0)
+
+
+def test_prior_alone_setting_without_a_prior_runs_the_whole_network():
+    net = _tiny_net()
+    g = torch.Generator().manual_seed(3)
+    img0, img1 = torch.rand(1, 3, 32, 32, generator=g), torch.rand(1, 3, 32, 32, generator=g)
+    with torch.no_grad():
+        a = net(img0, img1, 0.5, mode="dense", refine=[])
+        b = net(img0, img1, 0.5, mode="dense")  # every correction
+        c = net(img0, img1, 0.5, mode="dense", refine=["flow"])
+    torch.testing.assert_close(a.image, b.image)
+    assert (a.image - c.image).abs().max() > 1e-4  # not the flow alone
 
 
 def test_without_a_prior_the_network_flow_is_used_whatever_refine_says():

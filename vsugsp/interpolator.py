@@ -220,7 +220,9 @@ class Interpolator:
                     refine=s.refine, **kw,
                 )
 
-        return forward(self.mode_for(img0, forward) if masks is None else self._fixed_mode())
+        if masks is not None or (self.prior_only and pair_flow is not None):  # nothing to calibrate
+            return forward(self._fixed_mode())
+        return forward(self.mode_for(img0, forward))
 
     def _fixed_mode(self) -> str:
         return "pruned" if self.settings.mode == "auto" else self.settings.mode

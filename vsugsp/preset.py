@@ -66,10 +66,11 @@ class Preset:
         there is nothing to bend and the frames are the linear ones.
     refine: which corrections the network makes to the flow it starts from (the DIS
         prior, or zero): any of "flow" (flow residuals), "fusion" (learned occlusion
-        blend, else an equal blend) and "rgb" (RGB residual).  Default: fusion and rgb (the
-        prior's flow is kept: see the README's ablation); without a prior the network
-        needs "flow" too.  An empty list with ``flow_prior: dis`` is the prior alone
-        through our warp.
+        blend, else an equal blend) and "rgb" (RGB residual); without a prior the network
+        needs "flow" too.  Default: none, i.e. the prior alone where a pair has one (its
+        flows on the motion path, both frames warped and blended: the network does not run;
+        on the real clips this beat every correction the network makes, docs/evaluation.md)
+        and the whole network where it has none (no OpenCV, frames too small for DIS).
     adapt: scene adaptation, optimizer steps (0: off): before the first frame, a copy
         of the network is fine-tuned on triplets cut from the clip being interpolated
         (:func:`vsugsp.adapt.adapt`, its default settings); costs minutes on a CPU.
@@ -104,7 +105,7 @@ class Preset:
     ensemble: int = 1
     flow_prior: str = "auto"
     motion: str = "quadratic"
-    refine: tuple[str, ...] = ("fusion", "rgb")
+    refine: tuple[str, ...] = ()
     adapt: int = 0
     scale: float = 1.0
     large_scale: float = 1.0
@@ -366,6 +367,26 @@ def _resolve(preset: str | Path, seen: tuple[str, ...] = ()) -> dict[str, Any]:
     return merged
 
 
+def split_preset(spec: str) -> tuple[str, dict]:
+    """``"quality:ensemble=1+scale=0.5"`` → ``("quality", {"ensemble": 1, "scale": 0.5})``.
+
+    A preset (name or YAML path) may carry preset-key overrides after its last
+    ``:``, joined by ``+``; values are read as YAML scalars.
+    """
+    from .yamlfile import load_text
+
+    head, sep, tail = spec.rpartition(":")
+    if not sep or "=" not in tail:
+        return spec, {}
+    overrides = {}
+    for item in tail.split("+"):
+        key, eq, raw = item.partition("=")
+        if not eq or not key.strip().isidentifier():
+            raise ValueError(f"vsugsp: preset override {item!r} in {spec!r} is not KEY=VALUE")
+        overrides[key.strip()] = load_text(raw, f"preset override {key.strip()!r}") if raw.strip() else None
+    return head, overrides
+
+
 def load_preset(preset: "str | Path | Mapping[str, Any] | Preset" = "balanced", **overrides: Any) -> Preset:
     """A validated ``Preset`` from a bundled name, a YAML path, a mapping or a ``Preset``.
 
@@ -390,4 +411,10 @@ def load_preset(preset: "str | Path | Mapping[str, Any] | Preset" = "balanced", 
         )
     raw.update(overrides)
     values = {key: _validate(key, v) for key, v in raw.items()}
-    return Preset(**values)
+    chosen = Preset(**values)
+    if chosen.adapt and not chosen.refine and chosen.flow_prior != "none":
+        raise ValueError(f"vsugsp: adapt={chosen.adapt} fine-tunes the network, but refine=[] with "
+                         f"flow_prior={chosen.flow_prior} makes every frame from the flow prior alone (the "
+                         f"network does not run); allowed: adapt=0, or a refine list such as "
+                         f"refine=[fusion, rgb], or flow_prior=none")
+    return chosen

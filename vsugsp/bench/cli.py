@@ -169,7 +169,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     s = sub.add_parser("speed", help="network fps and executed MACs per device, size, preset; pruned vs dense")
     s.add_argument("--device", help="comma list, e.g. cpu,cuda (default: cpu, plus cuda when present)")
     s.add_argument("--sizes", default="720p,1080p", help="comma list of 720p, 1080p, … or WxH (default: %(default)s)")
-    s.add_argument("--presets", default="fast,balanced,quality", help="comma list (default: %(default)s)")
+    s.add_argument("--presets", default="fast,balanced,quality",
+                   help="comma list; a preset may carry overrides as in bench quality, e.g. "
+                   "balanced:refine=[fusion,rgb] (default: %(default)s)")
     s.add_argument("--modes", default="pruned,dense",
                    help="comma list of pruned, dense, auto (as the filter runs it: calibrated on CUDA, "
                         "pruned on a CPU) (default: %(default)s)")

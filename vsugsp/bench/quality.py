@@ -17,6 +17,7 @@ from ..eval.metrics import PSNR_CAP_DB
 from ..eval.peers import PEERS, Peer, PeerMissing, make_peer
 from ..eval.protocol import fraction_str, run_frame_drop, scored_indices
 from ..eval.ugsp_method import ugsp
+from ..preset import split_preset
 from ..work import Tally
 from .machine import describe
 from .progress import StderrProgress, note
@@ -47,26 +48,6 @@ def method_names(peers: Sequence[str], presets: Sequence[str]) -> list[str]:
         if p not in PEERS:
             raise ValueError(f"vsugsp: unknown peer {p!r}; choose from {', '.join(PEERS)}")
     return list(peers) + [f"ugsp:{p}" for p in presets]
-
-
-def split_preset(spec: str) -> tuple[str, dict]:
-    """``"quality:ensemble=1+scale=0.5"`` → ``("quality", {"ensemble": 1, "scale": 0.5})``.
-
-    A preset (name or YAML path) may carry preset-key overrides after its last
-    ``:``, joined by ``+``; values are read as YAML scalars.
-    """
-    from ..yamlfile import load_text
-
-    head, sep, tail = spec.rpartition(":")
-    if not sep or "=" not in tail:
-        return spec, {}
-    overrides = {}
-    for item in tail.split("+"):
-        key, eq, raw = item.partition("=")
-        if not eq or not key.strip().isidentifier():
-            raise ValueError(f"vsugsp: preset override {item!r} in {spec!r} is not KEY=VALUE")
-        overrides[key.strip()] = load_text(raw, f"preset override {key.strip()!r}") if raw.strip() else None
-    return head, overrides
 
 
 def build_method(name: str, *, model: Optional[str] = None, device: Optional[str] = None) -> Peer:

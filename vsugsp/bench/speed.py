@@ -21,6 +21,7 @@ import numpy as np
 from ..hardware import cpu_bf16
 from .machine import describe
 from .progress import note
+from ..preset import split_preset
 
 SIZES = {"480p": (854, 480), "540p": (960, 540), "720p": (1280, 720), "1080p": (1920, 1080),
          "1440p": (2560, 1440), "2160p": (3840, 2160), "4k": (3840, 2160)}
@@ -155,7 +156,8 @@ def run_speed(*, devices: Sequence[str], sizes: Sequence[str], presets: Sequence
             img0, img1, source = input_pair(width, height, input_kind)
             data["settings"]["input_source"] = source
             for pname in presets:
-                preset = load_preset(pname, device=device)
+                name, overrides = split_preset(pname)  # "balanced:refine=[fusion,rgb]", as bench quality
+                preset = load_preset(name, device=device, **overrides)
                 net, net_name = _load_net(model, preset.model)
                 dense_ms = None
                 pair = prior_ms = None
@@ -258,7 +260,8 @@ def _e2e_row(device: str, label: str, width: int, height: int, preset: str, mode
     try:
         src = open_video(d / "bigbuckbunny.mp4")
         src = vs.core.resize.Bicubic(src, width=width, height=height)[: frames // 2 + 2]
-        out = interpolate(src, 2, preset=preset, model=model, device=device)[: frames + 1]
+        name, overrides = split_preset(preset)
+        out = interpolate(src, 2, preset=name, model=model, device=device, **overrides)[: frames + 1]
         t0 = time.perf_counter()
         out.get_frame(1)  # model load and first pair
         t1 = time.perf_counter()

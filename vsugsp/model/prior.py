@@ -58,8 +58,15 @@ def available() -> bool:
 #: ``flow_prior`` settings that run DIS: (DIS preset, fraction of the frame size it runs at).
 #: "dis-fast" runs on half-size frames (flows upsampled): a quarter of the pixels, and on
 #: bigbuckbunny's first 48 frames the prior alone scores 34.44 dB against 34.49 at full size
-#: (ultrafast at full size: 34.33, ultrafast at half size: 33.81).
+#: (ultrafast at full size: 34.33, ultrafast at half size: 33.81).  Only on frames taller
+#: than :data:`SCALED_ABOVE` lines, though.
 VARIANTS: dict[str, tuple[str, float]] = {"dis": ("medium", 1.0), "dis-fast": ("medium", 0.5)}
+#: A scaled DIS prior ("dis-fast") runs at full size on frames this tall or shorter.  On the
+#: held-out tails of the training clips (DIS medium, quadratic, frame-drop protocol) the half-size
+#: prior lost 0.07 / 0.21 dB on the two 640×480 clips and 0.13 dB on the 768×576 one (0.00 on
+#: 320×240, a still camera), and such frames cost DIS at most 45 % of a 720p pair; the same
+#: 576-line boundary as the ``fast`` preset's half-size network (``large_height``).
+SCALED_ABOVE = 576
 #: "auto" / "auto-fast" per device kind, where OpenCV is installed (else "none").  On a CPU
 #: the full-size prior is measured best at the network's own cost.  On CUDA the prior still
 #: runs on the CPU (0.35–0.4 s per 1080p pair), which would cap the GPU's frame rate, so
@@ -119,10 +126,15 @@ def describe(setting: str, device: "str | torch.device" = "cpu") -> str:
 
 
 def prior_for(setting: str, img0: torch.Tensor, img1: torch.Tensor) -> torch.Tensor | None:
-    """The pair flow a resolved ``flow_prior`` setting gives for B×3×H×W frames; None for "none" or tiny frames."""
+    """The pair flow a resolved ``flow_prior`` setting gives for B×3×H×W frames; None for "none" or tiny frames.
+
+    A scaled variant runs at full size on frames of at most :data:`SCALED_ABOVE` lines.
+    """
     if setting == "none":
         return None
     preset, scale = VARIANTS[setting]
+    if img0.shape[-2] <= SCALED_ABOVE:
+        scale = 1.0
     if not fits(img0.shape[-2], img0.shape[-1], preset):
         return None
     return pair_flow(img0, img1, preset, scale)
@@ -268,26 +280,33 @@ def pair_flow(img0: torch.Tensor, img1: torch.Tensor, preset: str = "medium", sc
     return torch.from_numpy(out).to(img0.device)
 
 
-def flows_at(pair: torch.Tensor, t: torch.Tensor, px_scale: float = 1.0) -> torch.Tensor:
+def flows_at(pair: torch.Tensor, t: torch.Tensor, px_scale: float = 1.0, reading: str = "mixed") -> torch.Tensor:
     """Flows from time t (B×1×1×1 in (0, 1)) to frames 0 and 1 from a B×4 pair flow or a B×8 motion.
 
-    Returns B×4×H×W: under linear motion (B×4) ``t·F(1→0)`` then ``(1−t)·F(0→1)``, the
-    network's flow layout; a B×8 motion (:func:`vsugsp.model.motion.motion_tensor`: the pair
-    flow and its outer neighbours' flows) places them on a quadratic path
-    (:func:`vsugsp.model.motion.quadratic_flows_at_torch`, the same numbers where no
-    acceleration is trusted).  ``px_scale``: this grid's pixels per frame pixel (below 1 for
-    a motion resized down to the grid a scaled network runs on), so that the quadratic path
-    trusts the same accelerations, in frame pixels, at any size.
+    Returns B×4×H×W, the network's flow layout: F(t→0) then F(t→1).  A B×4 pair moves
+    linearly; a B×8 motion (:func:`vsugsp.model.motion.motion_tensor`: the pair flow and its
+    outer neighbours' flows) on a quadratic path (:func:`vsugsp.model.motion.quadratic_flows_at_torch`,
+    the linear numbers where no acceleration is trusted).  ``reading``
+    (:data:`vsugsp.model.motion.READINGS`): through which frame's flows each side is read;
+    "mixed" (the network's prior, what it was trained on) is ``t·F(1→0)`` then
+    ``(1−t)·F(0→1)`` under linear motion, "both" (the prior alone's) the mean of that and
+    each frame's own trajectory.  ``px_scale``: this grid's pixels per frame pixel (below 1
+    for a motion resized down to the grid a scaled network runs on), so that the quadratic
+    path trusts the same accelerations, in frame pixels, at any size.
     """
+    from .motion import READINGS, QuadLimits, quadratic_flows_at_torch
+
+    if reading not in READINGS:
+        raise ValueError(f"vsugsp: reading={reading!r}; allowed: {', '.join(READINGS)}")
     t = t.to(pair.dtype)
     if pair.shape[1] == 8:
-        from .motion import QuadLimits, quadratic_flows_at_torch
-
         base = QuadLimits()
         limits = base if px_scale == 1.0 else QuadLimits(base.max_accel * px_scale, base.tolerance * px_scale,
                                                           base.rel_tolerance)
-        return quadratic_flows_at_torch(pair[:, 0:2], pair[:, 2:4], pair[:, 4:6], pair[:, 6:8], t, limits)
-    return torch.cat([t * pair[:, 2:], (1 - t) * pair[:, :2]], 1)
+        return quadratic_flows_at_torch(pair[:, 0:2], pair[:, 2:4], pair[:, 4:6], pair[:, 6:8], t, limits, reading)
+    if reading in ("own", "mixed"):  # the same numbers under linear motion
+        return torch.cat([t * pair[:, 2:], (1 - t) * pair[:, :2]], 1)
+    return quadratic_flows_at_torch(pair[:, 0:2], pair[:, 2:4], None, None, t, reading=reading)
 
 
 def swap(pair: torch.Tensor) -> torch.Tensor:
