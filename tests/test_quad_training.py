@@ -290,3 +290,30 @@ def test_filter_with_the_prior_alone_never_runs_the_network():
     a = np.asarray(frames[3][0]).astype(int)
     mean = (np.asarray(src.get_frame(1)[0]).astype(int) + np.asarray(src.get_frame(2)[0]).astype(int)) / 2
     assert np.abs(a - mean).mean() > 0.5
+
+
+@pytest.mark.parametrize("preset", ["balanced", "fast", "realtime"])
+def test_presets_run_the_network_only_where_a_pair_has_no_prior(preset):
+    """The bundled presets' empty ``refine``: the prior alone where the pair has one, the whole
+    network where it has none (``realtime`` on a CPU: no prior, as before)."""
+    vs = pytest.importorskip("vapoursynth")
+    from vsclips import moving
+
+    import vsugsp
+    from vsugsp import work
+    from vsugsp.model import prior
+
+    if not prior.available():
+        pytest.skip("OpenCV not installed: no prior to run alone")
+    src = moving(vs.YUV420P8, 64, 48, length=3)
+
+    def macs(**kw) -> int:
+        out = vsugsp.interpolate(src, 2, preset=preset, model=_tiny_net(), device="cpu", **kw)
+        return out.get_frame(1).props[work.MACS]
+
+    forced = "dis-fast" if preset == "realtime" else None  # what CUDA runs where the pool keeps up
+    with_prior = macs(**({"flow_prior": forced} if forced else {}))
+    assert with_prior == 0  # the prior alone
+    assert macs(flow_prior="none") > 0  # no prior: the network
+    if preset == "realtime":
+        assert macs() > 0  # auto-realtime on a CPU has no prior

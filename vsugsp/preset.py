@@ -412,7 +412,8 @@ def load_preset(preset: "str | Path | Mapping[str, Any] | Preset" = "balanced", 
     raw.update(overrides)
     values = {key: _validate(key, v) for key, v in raw.items()}
     chosen = Preset(**values)
-    if chosen.adapt and not chosen.refine and chosen.flow_prior != "none":
+    # "auto-realtime" is decided by a measurement when frames run (no prior on a CPU): adapting may serve
+    if chosen.adapt and not chosen.refine and chosen.flow_prior not in ("none", "auto-realtime"):
         raise ValueError(f"vsugsp: adapt={chosen.adapt} fine-tunes the network, but refine=[] with "
                          f"flow_prior={chosen.flow_prior} makes every frame from the flow prior alone (the "
                          f"network does not run); allowed: adapt=0, or a refine list such as "
