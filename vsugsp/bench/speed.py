@@ -19,9 +19,9 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from ..hardware import cpu_bf16
+from ..preset import split_preset
 from .machine import describe
 from .progress import note
-from ..preset import split_preset
 
 SIZES = {"480p": (854, 480), "540p": (960, 540), "720p": (1280, 720), "1080p": (1920, 1080),
          "1440p": (2560, 1440), "2160p": (3840, 2160), "4k": (3840, 2160)}
