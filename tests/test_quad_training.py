@@ -317,3 +317,26 @@ def test_presets_run_the_network_only_where_a_pair_has_no_prior(preset):
     assert macs(flow_prior="none") > 0  # no prior: the network
     if preset == "realtime":
         assert macs() > 0  # auto-realtime on a CPU has no prior
+
+
+def test_ensemble_of_the_prior_alone_makes_its_frame_once(monkeypatch):
+    """Every view of the prior's frame alone is the same frame (the "both" reading is symmetric
+    in time, the warp in a mirror), so the ensemble does not repeat it."""
+    from vsugsp.model import ensemble as ens
+    from vsugsp.model import motion as mo
+
+    net = _tiny_net()
+    g = torch.Generator().manual_seed(6)
+    img0, img1 = torch.rand(1, 3, 40, 64, generator=g), torch.rand(1, 3, 40, 64, generator=g)
+    pair = torch.randn(1, 4, 40, 64, generator=g) * 3
+    m = mo.motion_tensor(pair, torch.randn(1, 4, 40, 64, generator=g), torch.randn(1, 4, 40, 64, generator=g))
+    calls = []
+    only = type(net)._prior_only
+    monkeypatch.setattr(type(net), "_prior_only", lambda self, *a: calls.append(1) or only(self, *a))
+    with torch.no_grad():
+        one = ens.ensemble_forward(net, img0, img1, 0.3, 4, pair_flow=m, refine=[])[0]
+        assert len(calls) == 1
+        monkeypatch.setattr(ens, "prior_alone", lambda *a, **k: False)  # force all four views
+        four = ens.ensemble_forward(net, img0, img1, 0.3, 4, pair_flow=m, refine=[])[0]
+    assert len(calls) == 5
+    torch.testing.assert_close(one, four, atol=1e-5, rtol=0)

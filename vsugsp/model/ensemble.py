@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .net import Features, UGSPNet
+from .net import REFINE, Features, UGSPNet, prior_alone
 
 PASSES = (1, 2, 4)
 
@@ -46,9 +46,12 @@ def ensemble_forward(
     ``pair_flow``: flow prior of the pair (:mod:`vsugsp.model.prior`), swapped and
     mirrored along with the views.
     ``kw``: the other :meth:`UGSPNet.forward` arguments (mode, backend, threshold,
-    scale, max_density).  MACs add up over the views.
+    scale, max_density).  MACs add up over the views.  The prior's frame alone (``refine``
+    empty, with a prior) is the same in every view, so it is made once.
     """
     passes = check_passes(passes)
+    if prior_alone(pair_flow, kw.get("refine", REFINE), kw.get("mode", "pruned")):
+        passes = 1
     tt = t if isinstance(t, torch.Tensor) else torch.full((img0.shape[0],), float(t), device=img0.device)
     pf = pair_flow
     sw = mi = mis = None

@@ -291,6 +291,10 @@ def quadratic_flows_at_torch(f01: "torch.Tensor", f10: "torch.Tensor", f0m: "tor
         t = torch.full((f01.shape[0], 1, 1, 1), float(t), dtype=f01.dtype, device=f01.device)
     t = t.to(f01.dtype)
     s = 1 - t
+    if f0m is None and f12 is None:  # linear motion: no acceleration to estimate, weigh or sample
+        if reading in ("own", "mixed"):
+            return torch.cat([t * f10, s * f01], 1)
+        return torch.cat(_read(f01, f10, t * f01, s * f10, reading, t), 1)
 
     def side(f: "torch.Tensor | None") -> "tuple[torch.Tensor, torch.Tensor]":
         if f is None:

@@ -127,6 +127,12 @@ def scaled_size(h: int, w: int, scale: float) -> tuple[int, int]:
     return max(ALIGN, round(h * scale)), max(ALIGN, round(w * scale))
 
 
+def prior_alone(pair_flow: "torch.Tensor | None", refine, mode: str = "pruned") -> bool:
+    """Whether :meth:`UGSPNet.forward` gives the prior's frame alone (the network does not run):
+    a prior, no corrections (``refine`` empty), not training."""
+    return pair_flow is not None and not check_refine(refine) and mode != "train"
+
+
 def check_refine(refine) -> frozenset[str]:
     """``refine`` (an iterable of :data:`REFINE` names) validated as a frozenset."""
     if isinstance(refine, str) or not hasattr(refine, "__iter__"):
@@ -294,7 +300,7 @@ class UGSPNet(nn.Module):
             raise ValueError(f"vsugsp: mask_tile={mask_tile!r}; allowed: an integer ≥ 1 (px) or None (per pixel)")
         b, _, h, w = img0.shape
         tt = _as_time(t, b, img0)
-        if pair_flow is not None and not refine and mode != "train":
+        if prior_alone(pair_flow, refine, mode):
             return self._prior_only(img0, img1, tt, pair_flow, scale)
         f0 = feats0 if feats0 is not None else self.encode(img0, scale)
         f1 = feats1 if feats1 is not None else self.encode(img1, scale)

@@ -24,6 +24,8 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
+from .motion import READINGS, QuadLimits, quadratic_flows_at_torch
+
 PRESETS = {"ultrafast": "DISOPTICAL_FLOW_PRESET_ULTRAFAST", "fast": "DISOPTICAL_FLOW_PRESET_FAST",
            "medium": "DISOPTICAL_FLOW_PRESET_MEDIUM"}
 # A DIS object keeps state between calls: its result for a pair depends on the sizes it
@@ -294,8 +296,6 @@ def flows_at(pair: torch.Tensor, t: torch.Tensor, px_scale: float = 1.0, reading
     for a motion resized down to the grid a scaled network runs on), so that the quadratic
     path trusts the same accelerations, in frame pixels, at any size.
     """
-    from .motion import READINGS, QuadLimits, quadratic_flows_at_torch
-
     if reading not in READINGS:
         raise ValueError(f"vsugsp: reading={reading!r}; allowed: {', '.join(READINGS)}")
     t = t.to(pair.dtype)
@@ -304,9 +304,7 @@ def flows_at(pair: torch.Tensor, t: torch.Tensor, px_scale: float = 1.0, reading
         limits = base if px_scale == 1.0 else QuadLimits(base.max_accel * px_scale, base.tolerance * px_scale,
                                                           base.rel_tolerance)
         return quadratic_flows_at_torch(pair[:, 0:2], pair[:, 2:4], pair[:, 4:6], pair[:, 6:8], t, limits, reading)
-    if reading in ("own", "mixed"):  # the same numbers under linear motion
-        return torch.cat([t * pair[:, 2:], (1 - t) * pair[:, :2]], 1)
-    return quadratic_flows_at_torch(pair[:, 0:2], pair[:, 2:4], None, None, t, reading=reading)
+    return quadratic_flows_at_torch(pair[:, 0:2], pair[:, 2:4], None, None, t, reading=reading)  # linear
 
 
 def swap(pair: torch.Tensor) -> torch.Tensor:
