@@ -207,10 +207,11 @@ def test_ugsp_method_reports_the_executed_mac_share(tmp_path):
     from vsugsp.model import prior
 
     net_fast = "ugsp:fast:refine=[fusion,rgb]"  # the network on the prior, pruned
-    data = run_quality([ClipSpec("carphone", clip, count=5)], [net_fast, "ugsp:quality", "ugsp:fast"],
+    net_quality = "ugsp:quality:refine=[fusion,rgb]"  # the network on the prior, dense
+    data = run_quality([ClipSpec("carphone", clip, count=5)], [net_fast, net_quality, "ugsp:fast"],
                        model=str(weights), device="cpu", show_progress=False, per_frame=False)
     share = {r["method"]: r.get("mac_share") for r in data["results"]}
-    assert share["ugsp:quality"] == pytest.approx(1.0)  # dense
+    assert share[net_quality] == pytest.approx(1.0)  # dense
     assert 0 < share[net_fast] < 1  # pruned: part of the dense MACs
     if prior.available():  # the prior alone: the network never ran, so there is no share to report
         assert share["ugsp:fast"] is None

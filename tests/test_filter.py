@@ -312,7 +312,7 @@ def test_model_by_path_name_or_instance(net, tmp_path, monkeypatch):
     monkeypatch.setattr(io, "weights_dir", lambda: tmp_path)
     assert frames_bytes(vsugsp.interpolate(src, model="tiny", device="cpu", **NETWORK)) == ref
     assert frames_bytes(vsugsp.interpolate(src, preset="quality", model="tiny", device="cpu", mode="pruned",
-                                           precision="fp16", max_density=0.4, ensemble=1)) == ref
+                                           precision="fp16", max_density=0.4, ensemble=1, **NETWORK)) == ref
     # the caller's module is not moved or converted
     assert next(net.parameters()).dtype == torch.float32
 

@@ -22,6 +22,9 @@ def test_bundled_values():
     assert b.mode == "auto" and b.threshold == 0.5  # auto: pruned on a CPU, measured on CUDA
     assert b.max_density == 0.4 and q.max_density is None
     assert q.ensemble == 4 and b.ensemble == f.ensemble == r.ensemble == 1
+    # every preset makes its frames from the prior alone where a pair has one; quality
+    # averages four readings of it (tests/test_quad_training.py)
+    assert q.refine == b.refine == f.refine == r.refine == ()
     assert sum(f.max_density) / 3 <= b.max_density  # fast computes no more on average, and from a higher threshold
     assert f.mode == "auto" and f.threshold > b.threshold
     assert f.scale_for(720) == 0.5 and f.scale_for(576) == 1.0

@@ -200,7 +200,7 @@ def test_prior_only_is_the_full_pass_without_corrections_and_runs_no_network(sca
     from vsugsp.model import net as netmod
     from vsugsp.model.motion import motion_tensor
 
-    monkeypatch.setattr(netmod, "PRIOR_ALONE_READING", "mixed")  # the network's reading, for the equality
+    monkeypatch.setitem(netmod.PRIOR_ALONE_VIEWS, 1, ("mixed",))  # the network's reading, for the equality
     net = _tiny_net()
     g = torch.Generator().manual_seed(1)
     img0, img1 = torch.rand(2, 3, 48, 80, generator=g), torch.rand(2, 3, 48, 80, generator=g)
@@ -292,7 +292,7 @@ def test_filter_with_the_prior_alone_never_runs_the_network():
     assert np.abs(a - mean).mean() > 0.5
 
 
-@pytest.mark.parametrize("preset", ["balanced", "fast", "realtime"])
+@pytest.mark.parametrize("preset", ["quality", "balanced", "fast", "realtime"])
 def test_presets_run_the_network_only_where_a_pair_has_no_prior(preset):
     """The bundled presets' empty ``refine``: the prior alone where the pair has one, the whole
     network where it has none (``realtime`` on a CPU: no prior, as before)."""
@@ -319,24 +319,32 @@ def test_presets_run_the_network_only_where_a_pair_has_no_prior(preset):
         assert macs() > 0  # auto-realtime on a CPU has no prior
 
 
-def test_ensemble_of_the_prior_alone_makes_its_frame_once(monkeypatch):
-    """Every view of the prior's frame alone is the same frame (the "both" reading is symmetric
-    in time, the warp in a mirror), so the ensemble does not repeat it."""
+def test_ensemble_of_the_prior_alone_averages_its_readings(monkeypatch):
+    """The network's views (time swap, mirror) would give the prior alone one frame four
+    times; its ensemble is the mean of the frames of its readings instead, each made once."""
     from vsugsp.model import ensemble as ens
     from vsugsp.model import motion as mo
+    from vsugsp.model.net import PRIOR_ALONE_VIEWS
 
+    assert PRIOR_ALONE_VIEWS[1] == ("both",) and set(PRIOR_ALONE_VIEWS[4]) == set(mo.READINGS)
     net = _tiny_net()
     g = torch.Generator().manual_seed(6)
     img0, img1 = torch.rand(1, 3, 40, 64, generator=g), torch.rand(1, 3, 40, 64, generator=g)
     pair = torch.randn(1, 4, 40, 64, generator=g) * 3
     m = mo.motion_tensor(pair, torch.randn(1, 4, 40, 64, generator=g), torch.randn(1, 4, 40, 64, generator=g))
-    calls = []
-    only = type(net)._prior_only
-    monkeypatch.setattr(type(net), "_prior_only", lambda self, *a: calls.append(1) or only(self, *a))
+    seen = []
+    flows = type(net)._prior_flows
+    monkeypatch.setattr(type(net), "_prior_flows", staticmethod(
+        lambda pf, tt, size, b, reading="mixed": seen.append(reading) or flows(pf, tt, size, b, reading)))
     with torch.no_grad():
-        one = ens.ensemble_forward(net, img0, img1, 0.3, 4, pair_flow=m, refine=[])[0]
-        assert len(calls) == 1
-        monkeypatch.setattr(ens, "prior_alone", lambda *a, **k: False)  # force all four views
-        four = ens.ensemble_forward(net, img0, img1, 0.3, 4, pair_flow=m, refine=[])[0]
-    assert len(calls) == 5
-    torch.testing.assert_close(one, four, atol=1e-5, rtol=0)
+        single = {r: net._prior_only(img0, img1, torch.full((1, 1, 1, 1), 0.3), m, 1.0, (r,)).image
+                  for r in mo.READINGS}
+        seen.clear()
+        for passes in (1, 2, 4):
+            got, macs, dense = ens.ensemble_forward(net, img0, img1, 0.3, passes, pair_flow=m, refine=[])
+            want = sum(single[r] for r in PRIOR_ALONE_VIEWS[passes]) / passes
+            torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
+            assert macs == 0 and dense == 0
+    assert seen == [r for p in (1, 2, 4) for r in PRIOR_ALONE_VIEWS[p]]  # each reading once per frame
+    # the readings differ where the flows disagree: the mean is not any one of them
+    assert (single["both"] - single["mixed"]).abs().max() > 1e-3

@@ -48,6 +48,9 @@ class Preset:
         work on hard footage, where the threshold alone lets most pixels through.
     ensemble: views of each pair averaged per output frame: 1, 2 (+ the
         time-swapped pair) or 4 (+ both mirrored); costs that many network passes.
+        For the prior alone (``refine`` empty, with a prior) the views are readings of
+        the prior's flows instead (:data:`vsugsp.model.net.PRIOR_ALONE_VIEWS`): that
+        many warps and blends, no network.
     scale: the network runs at this fraction of the frame size, (0, 1].
     flow_prior: "none", or "dis": the network refines OpenCV's DIS optical flow
         between the two source frames (computed on the CPU, once per source pair)

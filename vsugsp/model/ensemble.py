@@ -5,7 +5,9 @@ and as the mirrored pair at ``t``; a network is not exactly equivariant to
 either, so its errors in the views are partly independent and their mean is
 closer to the truth (the ``ensemble`` option of RIFE-style interpolators).
 
-``passes`` (views averaged): 1 (plain), 2 (+ time-swapped), 4 (+ both mirrored).
+``passes`` (views averaged): 1 (plain), 2 (+ time-swapped), 4 (+ both mirrored).  The
+prior alone (no network) gives the same frame in each of these views; its ensemble
+averages readings of the prior's flows instead (:data:`vsugsp.model.net.PRIOR_ALONE_VIEWS`).
 The time-swapped view reuses the cached encoder features of the two frames;
 the mirrored views encode the mirrored frames.
 """
@@ -47,11 +49,13 @@ def ensemble_forward(
     mirrored along with the views.
     ``kw``: the other :meth:`UGSPNet.forward` arguments (mode, backend, threshold,
     scale, max_density).  MACs add up over the views.  The prior's frame alone (``refine``
-    empty, with a prior) is the same in every view, so it is made once.
+    empty, with a prior) would be the same in every view; its ensemble averages ``passes``
+    readings of the prior's flows instead (:meth:`UGSPNet.prior_frame`).
     """
     passes = check_passes(passes)
     if prior_alone(pair_flow, kw.get("refine", REFINE), kw.get("mode", "pruned")):
-        passes = 1
+        out = net.prior_frame(img0, img1, t, pair_flow, kw.get("scale", 1.0), views=passes)
+        return out.image, int(out.macs), int(out.dense_macs)
     tt = t if isinstance(t, torch.Tensor) else torch.full((img0.shape[0],), float(t), device=img0.device)
     pf = pair_flow
     sw = mi = mis = None
