@@ -56,14 +56,14 @@ def spy(monkeypatch):
 
     from vsugsp.model import net as netmod
 
-    flows = netmod.UGSPNet._prior_flows  # read by the network's prior and by the prior alone
+    flows = netmod.UGSPNet._prior_readings  # read by the network's prior and by the prior alone
 
     def spy_flows(pair_flow, *args):
         channels.append(pair_flow.shape[1])
         return flows(pair_flow, *args)
 
     monkeypatch.setattr(Engine, "render", spy_render)
-    monkeypatch.setattr(netmod.UGSPNet, "_prior_flows", staticmethod(spy_flows))
+    monkeypatch.setattr(netmod.UGSPNet, "_prior_readings", staticmethod(spy_flows))
     return seen, channels
 
 

@@ -34,6 +34,24 @@ def test_torch_quadratic_equals_numpy(reading, sides, t):
     np.testing.assert_allclose(got, want, atol=2e-4)
 
 
+@pytest.mark.parametrize("sides", ["both", "none"])
+def test_several_readings_at_once_are_each_reading_alone_bit_for_bit(sides):
+    """The prior alone's ensemble reads the motion several ways from one acceleration estimate."""
+    f01, f10, f0m, f12 = (_t(_flow(k)) for k in range(4))
+    pair = torch.cat([f01, f10], 1)
+    m = motion.motion_tensor(pair, torch.cat([f0m, f0m], 1), torch.cat([f12, f12], 1)) if sides == "both" else pair
+    tt = torch.tensor([0.3, 0.6]).view(2, 1, 1, 1)
+    m = m.expand(2, -1, -1, -1)
+    order = ("trajectory", "both", "own", "mixed")
+    got = prior.flows_at_readings(m, tt, order)
+    assert len(got) == 4
+    for reading, flows in zip(order, got):
+        assert torch.equal(flows, prior.flows_at(m, tt, reading=reading)), reading
+    assert not torch.equal(got[0], got[1])
+    with pytest.raises(ValueError, match="reading='sideways'"):
+        prior.flows_at_readings(m, tt, ("both", "sideways"))
+
+
 def test_a_missing_neighbour_as_nan_reads_as_none():
     f01, f10, f0m, f12 = (_t(_flow(k)) for k in range(4))
     m = motion.motion_tensor(torch.cat([f01, f10], 1), None, torch.cat([f12, f12], 1))

@@ -283,8 +283,18 @@ def quadratic_flows_at_torch(f01: "torch.Tensor", f10: "torch.Tensor", f0m: "tor
     :data:`READINGS`) are computed as ``t·F10 − acc``, ``(1 − t)·F01 − acc``: with no trusted
     acceleration that is the linear prior's numbers bit for bit (:func:`vsugsp.model.prior.flows_at`).
     """
-    if reading not in READINGS:
-        raise ValueError(f"vsugsp: reading={reading!r}; allowed: {', '.join(READINGS)}")
+    return quadratic_readings_torch(f01, f10, f0m, f12, t, limits, (reading,))[0]
+
+
+def quadratic_readings_torch(f01: "torch.Tensor", f10: "torch.Tensor", f0m: "torch.Tensor | None",
+                             f12: "torch.Tensor | None", t: "torch.Tensor | float",
+                             limits: QuadLimits = QuadLimits(),
+                             readings: "tuple[str, ...]" = ("mixed",)) -> "list[torch.Tensor]":
+    """:func:`quadratic_flows_at_torch` for each of ``readings``, in that order: the acceleration
+    (the costly part: two bilinear samples and the weights) is estimated once for all of them."""
+    for reading in readings:
+        if reading not in READINGS:
+            raise ValueError(f"vsugsp: reading={reading!r}; allowed: {', '.join(READINGS)}")
     if not isinstance(t, torch.Tensor):
         if not 0.0 <= t <= 1.0:
             raise ValueError(f"vsugsp: t must be in [0, 1], got {t}")
@@ -292,9 +302,8 @@ def quadratic_flows_at_torch(f01: "torch.Tensor", f10: "torch.Tensor", f0m: "tor
     t = t.to(f01.dtype)
     s = 1 - t
     if f0m is None and f12 is None:  # linear motion: no acceleration to estimate, weigh or sample
-        if reading in ("own", "mixed"):
-            return torch.cat([t * f10, s * f01], 1)
-        return torch.cat(_read(f01, f10, t * f01, s * f10, reading, t), 1)
+        return [torch.cat([t * f10, s * f01], 1) if reading in ("own", "mixed")
+                else torch.cat(_read(f01, f10, t * f01, s * f10, reading, t), 1) for reading in readings]
 
     def side(f: "torch.Tensor | None") -> "tuple[torch.Tensor, torch.Tensor]":
         if f is None:
@@ -310,12 +319,15 @@ def quadratic_flows_at_torch(f01: "torch.Tensor", f10: "torch.Tensor", f0m: "tor
     w1 = _accel_weight_t(a1, sample_torch(a0, f10), has0, limits) * has1
     acc0 = w0 * a0 * ((t * t - t) / 2.0)
     acc1 = w1 * a1 * ((s * s - s) / 2.0)
-    if reading == "own":
-        return torch.cat([t * f10 - acc1, s * f01 - acc0], 1)
-    if reading == "mixed":
-        return torch.cat([t * f10 - acc0, s * f01 - acc1], 1)
-    to0, to1 = _read(f01, f10, t * f01 + acc0, s * f10 + acc1, reading, t)
-    return torch.cat([to0, to1], 1)
+    out = []
+    for reading in readings:
+        if reading == "own":
+            out.append(torch.cat([t * f10 - acc1, s * f01 - acc0], 1))
+        elif reading == "mixed":
+            out.append(torch.cat([t * f10 - acc0, s * f01 - acc1], 1))
+        else:
+            out.append(torch.cat(_read(f01, f10, t * f01 + acc0, s * f10 + acc1, reading, t), 1))
+    return out
 
 
 #: Channels of a pair's motion tensor (:func:`motion_tensor`): F(0→1), F(1→0), F(0→−1), F(1→2).

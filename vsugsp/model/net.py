@@ -352,7 +352,12 @@ class UGSPNet(nn.Module):
         """The prior's flows from t (B×4, fp32, pixels) on the grid the network runs on, unpadded.
 
         ``reading``: :func:`vsugsp.model.prior.flows_at`'s ("mixed": the network's prior)."""
-        from .prior import flows_at
+        return UGSPNet._prior_readings(pair_flow, tt, net_size, batch, (reading,))[0]
+
+    @staticmethod
+    def _prior_readings(pair_flow, tt, net_size, batch, readings: tuple[str, ...]) -> list[torch.Tensor]:
+        """:meth:`_prior_flows` for each of ``readings`` (the motion's acceleration estimated once)."""
+        from .prior import flows_at_readings
 
         if pair_flow.dim() != 4 or pair_flow.shape[1] not in (4, 8) or pair_flow.shape[0] not in (1, batch):
             raise ValueError(f"vsugsp: pair_flow must be B×4×H×W (or a B×8×H×W motion) for a batch of {batch}, "
@@ -363,9 +368,10 @@ class UGSPNet(nn.Module):
         if pf.shape[1] == 8 and tuple(pf.shape[-2:]) != tuple(net_size):
             # a scaled network: the quadratic path on its own grid (at half size a quarter of the
             # pixels; the linear prior's numbers are the same either way, it is linear in the flows)
-            return flows_at(resize_flow(pf, net_size), tt.float(), px_scale=net_size[1] / pf.shape[-1],
-                            reading=reading)
-        return resize_flow(flows_at(pf, tt.float(), reading=reading), net_size)  # the scaled frame the network runs on
+            return flows_at_readings(resize_flow(pf, net_size), tt.float(), readings,
+                                     px_scale=net_size[1] / pf.shape[-1])
+        # the scaled frame the network runs on
+        return [resize_flow(f, net_size) for f in flows_at_readings(pf, tt.float(), readings)]
 
     @staticmethod
     def _prior_pyramid(pair_flow, tt, net_size, padded, batch) -> dict[int, torch.Tensor]:
@@ -474,8 +480,7 @@ class UGSPNet(nn.Module):
         sh, sw = scaled_size(h, w, scale)
         occ = torch.logit(1 - tt.float()).expand(b, 1, h, w)
         image = first = None
-        for reading in readings:
-            flow = self._prior_flows(pair_flow, tt, (sh, sw), b, reading)  # no pyramid: no decoder reads it
+        for flow in self._prior_readings(pair_flow, tt, (sh, sw), b, readings):  # no pyramid: no decoder reads it
             if (sh, sw) != (h, w):
                 flow = resize_flow(flow, (h, w))
             one = self._compose(img0, img1, flow, occ, None)

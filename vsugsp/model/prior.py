@@ -24,7 +24,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from .motion import READINGS, QuadLimits, quadratic_flows_at_torch
+from .motion import READINGS, QuadLimits, quadratic_readings_torch
 
 PRESETS = {"ultrafast": "DISOPTICAL_FLOW_PRESET_ULTRAFAST", "fast": "DISOPTICAL_FLOW_PRESET_FAST",
            "medium": "DISOPTICAL_FLOW_PRESET_MEDIUM"}
@@ -296,15 +296,22 @@ def flows_at(pair: torch.Tensor, t: torch.Tensor, px_scale: float = 1.0, reading
     for a motion resized down to the grid a scaled network runs on), so that the quadratic
     path trusts the same accelerations, in frame pixels, at any size.
     """
-    if reading not in READINGS:
-        raise ValueError(f"vsugsp: reading={reading!r}; allowed: {', '.join(READINGS)}")
+    return flows_at_readings(pair, t, (reading,), px_scale)[0]
+
+
+def flows_at_readings(pair: torch.Tensor, t: torch.Tensor, readings: tuple[str, ...],
+                      px_scale: float = 1.0) -> list[torch.Tensor]:
+    """:func:`flows_at` for each of ``readings``, in order, the motion's acceleration estimated once."""
+    for reading in readings:
+        if reading not in READINGS:
+            raise ValueError(f"vsugsp: reading={reading!r}; allowed: {', '.join(READINGS)}")
     t = t.to(pair.dtype)
     if pair.shape[1] == 8:
         base = QuadLimits()
         limits = base if px_scale == 1.0 else QuadLimits(base.max_accel * px_scale, base.tolerance * px_scale,
                                                           base.rel_tolerance)
-        return quadratic_flows_at_torch(pair[:, 0:2], pair[:, 2:4], pair[:, 4:6], pair[:, 6:8], t, limits, reading)
-    return quadratic_flows_at_torch(pair[:, 0:2], pair[:, 2:4], None, None, t, reading=reading)  # linear
+        return quadratic_readings_torch(pair[:, 0:2], pair[:, 2:4], pair[:, 4:6], pair[:, 6:8], t, limits, readings)
+    return quadratic_readings_torch(pair[:, 0:2], pair[:, 2:4], None, None, t, readings=readings)  # linear
 
 
 def swap(pair: torch.Tensor) -> torch.Tensor:
