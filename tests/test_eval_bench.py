@@ -87,6 +87,29 @@ def test_window_outside_the_clip_is_an_error(clip_file):
         load_window(ClipSpec("pan", clip_file, start=0, count=2))
 
 
+def test_tail_window_is_the_clips_last_frames(clip_file):
+    from vsugsp.eval.clips import tail_window
+
+    spec = tail_window(ClipSpec("pan", clip_file), 5)
+    assert (spec.start, spec.count) == (N - 5, 5)
+    assert load_window(spec).num_frames == 5
+    with pytest.raises(ValueError, match="does not fit"):
+        tail_window(ClipSpec("pan", clip_file), N + 1)
+
+
+def test_cli_tail_scores_the_last_frames_and_refuses_a_mixed_window(clip_file, tmp_path, capsys):
+    from vsugsp.bench.cli import main
+
+    out = tmp_path / "t.json"
+    assert main(["quality", str(clip_file), "--tail", "5", "--peers", "blend", "--presets", "none",
+                 "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["clips"][0]["window"] == [N - 5, N]
+    assert main(["quality", str(clip_file), "--tail", "5", "--start", "2", "--peers", "blend",
+                 "--presets", "none"]) == 2
+    assert "--tail 5: allowed alone" in capsys.readouterr().err
+
+
 def test_failing_method_is_recorded_and_others_still_run(clip_file, monkeypatch):
     from vsugsp.eval.peers import Peer
 

@@ -54,7 +54,7 @@ def _write_outputs(data: dict, args: argparse.Namespace) -> None:
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
-    from ..eval.clips import ClipSpec, default_clips
+    from ..eval.clips import ClipSpec, default_clips, tail_window
     from .quality import method_names, run_quality
 
     if args.max_frames is not None and args.max_frames < 3:
@@ -62,11 +62,16 @@ def cmd_quality(args: argparse.Namespace) -> int:
                          f"got {args.max_frames}")
     if args.start < 0:
         raise ValueError(f"vsugsp: --start must be >= 0, got {args.start}")
+    if args.tail is not None and (args.start or args.max_frames is not None or args.tail < 3):
+        raise ValueError(f"vsugsp: --tail {args.tail}: allowed alone (not with --start or --max-frames), "
+                         f"at least 3 frames")
     if args.clips:
         specs = [ClipSpec(Path(c).stem, Path(c), args.start, args.max_frames) for c in args.clips]
     else:
         specs = [ClipSpec(s.name, s.path, args.start if args.start else s.start,
                           args.max_frames if args.max_frames is not None else s.count) for s in default_clips()]
+    if args.tail is not None:
+        specs = [tail_window(s, args.tail) for s in specs]
     methods = method_names(_list(args.peers), _list(args.presets))
     if not methods:
         raise ValueError("vsugsp: nothing to run: --peers and --presets are both empty")
@@ -162,6 +167,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     q.add_argument("--device", help="device for the ugsp methods: cpu, cuda, cuda:N (default: the preset's)")
     q.add_argument("--start", type=int, default=0, help="first source frame of the window (default 0)")
     q.add_argument("--max-frames", type=int, help="source frames per clip, from --start (default: all)")
+    q.add_argument("--tail", type=int, metavar="N",
+                   help="score each clip's last N source frames instead (e.g. the held-out ends of the "
+                        "training clips, the window benchmarks/bench_priors.py --clips training scores)")
     q.add_argument("--no-per-frame", action="store_true", help="leave per-frame scores out of the JSON")
     outputs(q, plot=True)
     q.set_defaults(func=cmd_quality)

@@ -116,6 +116,15 @@ def _open_with_pyav(path: Path) -> vs.VideoNode:
     return clip_from_planes(planes, vs.YUV420P8 if yuv else vs.RGB24, fps)
 
 
+def tail_window(spec: ClipSpec, count: int) -> ClipSpec:
+    """``spec`` with its window moved to the clip's last ``count`` source frames (the clip is opened
+    to count them); raises ValueError if the clip is shorter."""
+    n = open_video(spec.path).num_frames
+    if count > n:
+        raise ValueError(f"vsugsp: --tail {count} does not fit {spec.path.name} ({n} frames)")
+    return ClipSpec(spec.name, spec.path, n - count, count)
+
+
 def load_window(spec: ClipSpec) -> vs.VideoNode:
     """The frames of ``spec``'s window as a clip; raises ValueError if the window is out of range."""
     clip = open_video(spec.path)
