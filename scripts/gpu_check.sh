@@ -7,8 +7,8 @@
 # Steps (scripts/gpu_check.py, each time-boxed; one failing never stops the rest):
 # pytest -m gpu; benchmarks/bench_kernels.py (every backend); vsugsp bench speed 1080p
 # and 720p, forward and --e2e; vsugsp bench mpv --cases 1080p:cuda; vsugsp bench quality
-# --device cuda (both public clips, every preset, quality in fp16 too, the dis peer) and
-# the quality preset in exact fp32 (TF32 off); the RIFE 4.25-shaped anchor
+# --device cuda (both public clips, every preset, the network's quality in fp32 and fp16, the dis peer) and
+# the network's quality in exact fp32 (TF32 off); the RIFE 4.25-shaped anchor
 # (benchmarks/rife_anchor.py). Writes gpu-<model>-<date>.json/.md and a folder of the
 # steps' own files.
 #

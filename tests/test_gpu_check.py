@@ -35,7 +35,9 @@ def test_the_gpu_run_has_every_step_within_eight_minutes(tmp_path):
     assert "bench mpv --cases 1080p:cuda" in cmd["mpv"]
     q = cmd["quality"]
     assert "--device cuda" in q and "--peers dis" in q and "realtime,fast,balanced,quality" in q
-    assert "quality:precision=fp16" in q  # item 4: fp16 beside fp32 ...
+    # item 4: the network (not the prior alone every preset runs) in fp16 beside fp32 ...
+    assert "quality:refine=[fusion,rgb]," in q and "quality:refine=[fusion,rgb]+precision=fp16" in q
+    assert "quality:refine=[fusion,rgb]" in cmd["quality-fp32-exact"]
     assert dict(next(s for s in steps if s.name == "quality-fp32-exact").env) == {"NVIDIA_TF32_OVERRIDE": "0"}  # ... and exact fp32
     assert "rife_anchor.py --device cuda" in cmd["rife"]  # 1920x1088 fp16 by default
     assert sum(s.timeout_s for s in steps) <= 480  # eight minutes even if every step runs to its limit
