@@ -45,6 +45,10 @@ TRANSFER_709, TRANSFER_UNSPEC, TRANSFER_601 = 1, 2, 6
 PRIMARIES_709, PRIMARIES_UNSPEC, PRIMARIES_170M = 1, 2, 6
 RANGE_LIMITED, RANGE_FULL = 0, 1  # R81 `_Range` / resize `range` convention
 CHROMA_LEFT = 0
+#: The chroma siting the conversions resample at, whatever a frame's ``_ChromaLocation``:
+#: top-left, i.e. chroma sample j on luma pixel s·j, linear up and point down, so that down
+#: after up is exact (:mod:`vsugsp.device_frames` says why); frames keep their own siting prop.
+CHROMA_RESAMPLED_AT = 2
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,10 @@ def to_rgb(clip: "vs.VideoNode") -> "vs.VideoNode":
     if fmt.color_family == vs.YUV:
         # Two steps (chroma to full size in float, then the matrix) give the same
         # numbers as one and run an order of magnitude faster for subsampled input.
-        tagged = uncached(core.resize.Point(tagged, format=vs.YUV444PS))
+        # Chroma linear, each sample on luma pixel s·j (vsugsp.device_frames explains why).
+        # (the frame's _ChromaLocation would win over chromaloc_in: set it for this step)
+        sited = uncached(core.std.SetFrameProps(tagged, _ChromaLocation=CHROMA_RESAMPLED_AT))
+        tagged = uncached(core.resize.Bilinear(sited, format=vs.YUV444PS))
     return core.resize.Point(tagged, format=vs.RGBS)
 
 
@@ -185,10 +192,12 @@ def from_rgb(rgb: "vs.VideoNode", fmt: "vs.VideoFormat", spec_src: "vs.VideoNode
                 src = base
                 if fmt.color_family == vs.YUV:
                     src = uncached(core.resize.Point(base, format=vs.YUV444PS, matrix=spec.matrix))
-                    kw.update(chromaloc=spec.chromaloc)
+                    kw.update(chromaloc=CHROMA_RESAMPLED_AT)  # each sample takes its own pixel s·j
                 if fmt.sample_type == vs.INTEGER:
                     kw.update(range=spec.range)
                 node = uncached(core.resize.Point(src, **kw))
+                if fmt.color_family == vs.YUV:  # the frame keeps the source's siting
+                    node = uncached(core.std.SetFrameProps(node, _ChromaLocation=spec.chromaloc))
                 nodes[spec] = node
             return node
 
