@@ -109,3 +109,35 @@ def test_transfer_on_the_cpu_copies_up_and_views_down():
     assert plane[0, 0] == 0  # the frame's memory is never written
     down = tr.download(up, lambda x: [x])
     assert isinstance(down[0], np.ndarray) and down[0][0, 0] == 99
+
+
+@pytest.mark.parametrize("chromaloc", [0, 1, 2])
+def test_chroma_goes_up_linearly_and_comes_back_exactly(chromaloc):
+    """Subsampled chroma is interpolated between its samples (a warp then moves a coloured
+    edge smoothly, not in 2×2 blocks), each sample on its own pixel 2j whatever the siting,
+    so taking those pixels back gives the samples exactly."""
+    fmt = core.get_video_format(vs.YUV420PS)
+    pf = dfr.PlaneFormat.of(fmt)
+    spec = colors.ColorSpec(matrix=1, transfer=1, primaries=1, range=1, chromaloc=chromaloc)
+    g = torch.Generator().manual_seed(3)
+    y = torch.rand(8, 12, generator=g)
+    u, v = torch.rand(4, 6, generator=g) - 0.5, torch.zeros(4, 6)
+    rgb = dfr.to_rgb([y, u, v], pf, spec)[0]
+    # the blue-difference channel B − Y is a multiple of U alone (V = 0): read U back at full size
+    kr, kb = dfr.KR_KB[1]
+    u_full = (rgb[2] - y) / (2 * (1 - kb))
+    torch.testing.assert_close(u_full[::2, ::2], u, atol=1e-6, rtol=0)  # the samples on pixels 2j
+    torch.testing.assert_close(u_full[::2, 1:-1:2], 0.5 * (u[:, :-1] + u[:, 1:]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(u_full[1:-1:2, ::2], 0.5 * (u[:-1] + u[1:]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(u_full[-1, ::2], u[-1], atol=1e-6, rtol=0)  # the last sample repeated
+    back = dfr.from_rgb(rgb, pf, spec)
+    for got, want in zip(back, (y, u, v)):
+        torch.testing.assert_close(got.float(), want, atol=1e-5, rtol=0)
+
+
+def test_colors_from_rgb_keeps_the_sources_chroma_location():
+    src = noise(vs.YUV420P8, 32, 24, length=1, props={"_ChromaLocation": 1})
+    rgb = colors.to_rgb(src)
+    out = colors.from_rgb(rgb, src.format, src)
+    assert out.get_frame(0).props["_ChromaLocation"] == 1
+    assert np.array_equal(np.asarray(out.get_frame(0)[1]), np.asarray(src.get_frame(0)[1]))
