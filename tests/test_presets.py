@@ -25,6 +25,7 @@ def test_bundled_values():
     # every preset makes its frames from the prior alone where a pair has one; quality
     # averages four readings of it (tests/test_quad_training.py)
     assert q.refine == b.refine == f.refine == r.refine == ()
+    assert (q.readings, b.readings, f.readings, r.readings) == (4, 2, 1, 1)  # the prior alone's readings
     assert sum(f.max_density) / 3 <= b.max_density  # fast computes no more on average, and from a higher threshold
     assert f.mode == "auto" and f.threshold > b.threshold
     assert f.scale_for(720) == 0.5 and f.scale_for(576) == 1.0
@@ -49,11 +50,12 @@ def test_max_density_values():
             load_preset("balanced", max_density=bad)
 
 
-def test_ensemble_values():
-    assert load_preset("quality", ensemble=2).ensemble == 2
+@pytest.mark.parametrize("key", ["ensemble", "readings"])
+def test_ensemble_and_readings_values(key):
+    assert getattr(load_preset("quality", **{key: 2}), key) == 2
     for bad in (0, 3, True, "4", 1.5):
-        with pytest.raises(ValueError, match="'ensemble'.*1 \\| 2 \\| 4"):
-            load_preset("quality", ensemble=bad)
+        with pytest.raises(ValueError, match=f"'{key}'.*1 \\| 2 \\| 4"):
+            load_preset("quality", **{key: bad})
 
 
 def test_user_yaml(tmp_path: Path):

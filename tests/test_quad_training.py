@@ -321,7 +321,8 @@ def test_presets_run_the_network_only_where_a_pair_has_no_prior(preset):
 
 def test_ensemble_of_the_prior_alone_averages_its_readings(monkeypatch):
     """The network's views (time swap, mirror) would give the prior alone one frame four
-    times; its ensemble is the mean of the frames of its readings instead, each made once."""
+    times; it is the mean of the frames of its ``readings`` instead, each made once, whatever
+    the network's ``ensemble`` (here 4)."""
     from vsugsp.model import ensemble as ens
     from vsugsp.model import motion as mo
     from vsugsp.model.net import PRIOR_ALONE_VIEWS
@@ -341,10 +342,32 @@ def test_ensemble_of_the_prior_alone_averages_its_readings(monkeypatch):
                   for r in mo.READINGS}
         seen.clear()
         for passes in (1, 2, 4):
-            got, macs, dense = ens.ensemble_forward(net, img0, img1, 0.3, passes, pair_flow=m, refine=[])
+            got, macs, dense = ens.ensemble_forward(net, img0, img1, 0.3, 4, pair_flow=m, refine=[], readings=passes)
             want = sum(single[r] for r in PRIOR_ALONE_VIEWS[passes]) / passes
             torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
             assert macs == 0 and dense == 0
     assert seen == [PRIOR_ALONE_VIEWS[p] for p in (1, 2, 4)]  # one call per frame: the acceleration once
     # the readings differ where the flows disagree: the mean is not any one of them
     assert (single["both"] - single["mixed"]).abs().max() > 1e-3
+
+
+def test_the_readings_key_reaches_the_prior_alone(monkeypatch):
+    vs = pytest.importorskip("vapoursynth")
+    from vsclips import moving
+
+    import vsugsp
+    from vsugsp.model import net as netmod
+    from vsugsp.model import prior
+
+    if not prior.available():
+        pytest.skip("OpenCV not installed: no prior to run alone")
+    seen = []
+    frame = netmod.UGSPNet.prior_frame
+    monkeypatch.setattr(netmod.UGSPNet, "prior_frame",
+                        lambda self, *a, views=1, **k: seen.append(views) or frame(self, *a, views=views, **k))
+    src = moving(vs.YUV420P8, 64, 48, length=3)
+    for readings in (1, 2, 4):
+        out = vsugsp.interpolate(src, 2, preset="balanced", model=_tiny_net(), device="cpu", readings=readings)
+        out.get_frame(1)
+        assert seen and set(seen) == {readings}
+        seen.clear()

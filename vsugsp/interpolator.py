@@ -214,7 +214,7 @@ class Interpolator:
         def forward(mode: str) -> "tuple[torch.Tensor, int, int]":
             with self.running():
                 return ensemble_forward(
-                    self.net, img0, img1, t, s.ensemble,
+                    self.net, img0, img1, t, s.ensemble, readings=s.readings,
                     mode=mode, backend=self.backend, threshold=s.threshold, max_density=self.max_density,
                     scale=self.scale_for(img0.shape[-2]), feats0=feats0, feats1=feats1, pair_flow=pair_flow,
                     refine=s.refine, **kw,

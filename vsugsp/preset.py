@@ -46,11 +46,12 @@ class Preset:
         pixels most likely to need computing are kept (the CPU backend counts and
         keeps whole tiles, its unit of work).  None: no cap.  Bounds the
         work on hard footage, where the threshold alone lets most pixels through.
-    ensemble: views of each pair averaged per output frame: 1, 2 (+ the
+    ensemble: views of each pair the network's frame is averaged over: 1, 2 (+ the
         time-swapped pair) or 4 (+ both mirrored); costs that many network passes.
-        For the prior alone (``refine`` empty, with a prior) the views are readings of
-        the prior's flows instead (:data:`vsugsp.model.net.PRIOR_ALONE_VIEWS`): that
-        many warps and blends, no network.
+    readings: the prior alone's ensemble (``refine`` empty, with a prior): its frame is
+        the mean of this many readings of the prior's flows, 1, 2 or 4
+        (:data:`vsugsp.model.net.PRIOR_ALONE_VIEWS`): that many warps and blends, no
+        network (the network's views would give the prior alone one frame again).
     scale: the network runs at this fraction of the frame size, (0, 1].
     flow_prior: "none", or "dis": the network refines OpenCV's DIS optical flow
         between the two source frames (computed on the CPU, once per source pair)
@@ -107,6 +108,7 @@ class Preset:
     threshold: float = 0.5
     max_density: float | tuple[float, ...] | None = 0.4
     ensemble: int = 1
+    readings: int = 2
     flow_prior: str = "auto"
     motion: str = "quadratic"
     refine: tuple[str, ...] = ()
@@ -207,7 +209,7 @@ def _validate(key: str, v: object) -> object:
                 raise _err(key, v, "null, a number in (0, 1], or a list of 3 such numbers (levels 1/8, 1/4, 1/2)")
             return tuple(_number(key, x, 0.0, 1.0, True, False) for x in v)
         return _number(key, v, 0.0, 1.0, True, False)
-    if key == "ensemble":
+    if key in ("ensemble", "readings"):
         if isinstance(v, bool) or v not in (1, 2, 4):
             raise _err(key, v, "1 | 2 | 4")
         return int(v)

@@ -6,8 +6,8 @@ either, so its errors in the views are partly independent and their mean is
 closer to the truth (the ``ensemble`` option of RIFE-style interpolators).
 
 ``passes`` (views averaged): 1 (plain), 2 (+ time-swapped), 4 (+ both mirrored).  The
-prior alone (no network) gives the same frame in each of these views; its ensemble
-averages readings of the prior's flows instead (:data:`vsugsp.model.net.PRIOR_ALONE_VIEWS`).
+prior alone (no network) gives the same frame in each of these views; it averages
+``readings`` readings of the prior's flows instead (:data:`vsugsp.model.net.PRIOR_ALONE_VIEWS`).
 The time-swapped view reuses the cached encoder features of the two frames;
 the mirrored views encode the mirrored frames.
 """
@@ -39,6 +39,7 @@ def ensemble_forward(
     feats0: Features | None = None,
     feats1: Features | None = None,
     pair_flow: torch.Tensor | None = None,
+    readings: int = 1,
     **kw: Any,
 ) -> tuple[torch.Tensor, int, int]:
     """Mean image (B×3×H×W in [0, 1]) over ``passes`` views, executed MACs, dense MACs.
@@ -49,12 +50,12 @@ def ensemble_forward(
     mirrored along with the views.
     ``kw``: the other :meth:`UGSPNet.forward` arguments (mode, backend, threshold,
     scale, max_density).  MACs add up over the views.  The prior's frame alone (``refine``
-    empty, with a prior) would be the same in every view; its ensemble averages ``passes``
-    readings of the prior's flows instead (:meth:`UGSPNet.prior_frame`).
+    empty, with a prior) would be the same in every view; it is the mean of ``readings``
+    (1, 2, 4) readings of the prior's flows instead (:meth:`UGSPNet.prior_frame`).
     """
     passes = check_passes(passes)
     if prior_alone(pair_flow, kw.get("refine", REFINE), kw.get("mode", "pruned")):
-        out = net.prior_frame(img0, img1, t, pair_flow, kw.get("scale", 1.0), views=passes)
+        out = net.prior_frame(img0, img1, t, pair_flow, kw.get("scale", 1.0), views=readings)
         return out.image, int(out.macs), int(out.dense_macs)
     tt = t if isinstance(t, torch.Tensor) else torch.full((img0.shape[0],), float(t), device=img0.device)
     pf = pair_flow

@@ -464,7 +464,7 @@ class UGSPNet(nn.Module):
         occlusion and uncertainty are the first reading's.
         """
         if views not in PRIOR_ALONE_VIEWS:
-            raise ValueError(f"vsugsp: ensemble={views!r}; allowed: {', '.join(map(str, PRIOR_ALONE_VIEWS))}")
+            raise ValueError(f"vsugsp: readings={views!r}; allowed: {', '.join(map(str, PRIOR_ALONE_VIEWS))}")
         if not 0.0 < scale <= 1.0:
             raise ValueError(f"vsugsp: scale={scale}; allowed: 0 < scale <= 1")
         return self._prior_only(img0, img1, _as_time(t, img0.shape[0], img0), pair_flow, scale,
