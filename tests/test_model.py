@@ -425,6 +425,12 @@ def test_static_weight_guards_only_still_windows():
     assert static_weight(a, a, fast).max() == 0
     assert (static_weight(a, a + 0.9 / 255, zero) == 1).all()       # within half the tolerance
     assert (static_weight(a, a + 3.0 / 255, zero) == 0).all()       # beyond 1.5 tolerances
+    # the frames' part made once serves every flow (the prior alone's readings)
+    from vsugsp.model.net import static_agreement
+
+    agree = static_agreement(a, b)
+    for flow in (zero, fast, zero + 3.5):
+        assert torch.equal(static_weight(a, b, flow, agree=agree), static_weight(a, b, flow))
 
 
 def test_refine_nothing_is_the_prior_through_a_linear_blend(net):
