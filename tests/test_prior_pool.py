@@ -119,7 +119,14 @@ def test_the_filter_computes_two_pairs_ahead_with_two_workers(monkeypatch, motio
     priors = [e for e in events if e[0] == "prior"]
     first_pass_end = next(e[2] for e in events if e[0] == "pass")
     assert len(priors) == 6  # one prior per pair, never twice
-    assert sum(p[1].startswith("vsugsp-prior") for p in priors) == 5  # all but the first pair's came ahead
+    on_workers = [p[1].startswith("vsugsp-prior") for p in priors]
+    if motion == "linear":
+        assert sum(on_workers) == 5  # all but the first pair's came ahead
+    else:
+        # pair 0's own pass reads pair 1's prior at once: computed there when it gets to it before
+        # a worker has claimed it (the engine allows that race, _prefetch_prior); every later
+        # pair's came ahead
+        assert sum(on_workers) >= 4, events
     # pairs 1 and 2 (two ahead: one per worker) started during pair 0's pass; under quadratic
     # motion pair 0's pass reads pair 1's prior itself, and the pool looks one pair further
     assert sum(p[2] < first_pass_end for p in priors) == (3 if motion == "linear" else 4), events
