@@ -24,7 +24,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from .motion import READINGS, QuadLimits, quadratic_readings_torch
+from .motion import QuadLimits, quadratic_readings_torch
 
 PRESETS = {"ultrafast": "DISOPTICAL_FLOW_PRESET_ULTRAFAST", "fast": "DISOPTICAL_FLOW_PRESET_FAST",
            "medium": "DISOPTICAL_FLOW_PRESET_MEDIUM"}
@@ -301,10 +301,9 @@ def flows_at(pair: torch.Tensor, t: torch.Tensor, px_scale: float = 1.0, reading
 
 def flows_at_readings(pair: torch.Tensor, t: torch.Tensor, readings: tuple[str, ...],
                       px_scale: float = 1.0) -> list[torch.Tensor]:
-    """:func:`flows_at` for each of ``readings``, in order, the motion's acceleration estimated once."""
-    for reading in readings:
-        if reading not in READINGS:
-            raise ValueError(f"vsugsp: reading={reading!r}; allowed: {', '.join(READINGS)}")
+    """:func:`flows_at` for each of ``readings`` (validated by
+    :func:`~vsugsp.model.motion.quadratic_readings_torch`), in order, the motion's acceleration
+    estimated once."""
     t = t.to(pair.dtype)
     if pair.shape[1] == 8:
         base = QuadLimits()
