@@ -61,11 +61,15 @@ def test_keeps_up_is_the_pools_rate_against_the_source_rate():
     assert keeps_up(0.0, 1, 60)
 
 
-def test_realtime_prior_measures_on_a_gpu_and_stays_off_on_a_cpu(caplog, monkeypatch):
+def test_realtime_prior_measures_on_a_gpu_and_stands_unmeasured_on_a_cpu(caplog, monkeypatch):
     a, b = _frames(2)
+    monkeypatch.setattr(prior_pool.time, "perf_counter", lambda: pytest.fail("measured on a CPU"))
     with caplog.at_level("INFO", logger="vsugsp.prior_pool"):
-        assert realtime_prior("dis-fast", (a, b), torch.device("cpu"), 4, 24) == "none"
-    assert "without the flow prior on the CPU" in caplog.text
+        assert realtime_prior("dis-light", None, torch.device("cpu"), 4, 24) == "dis-light"
+        assert realtime_prior("none", None, torch.device("cpu"), 4, 24) == "none"  # OpenCV missing
+    assert "realtime runs with the dis-light prior on the CPU" in caplog.text
+    assert "OpenCV is not installed" in caplog.text
+    monkeypatch.undo()
     # on a GPU host the measured rate decides (the frames themselves stay on the CPU here)
     monkeypatch.setattr(prior_pool.time, "perf_counter", iter([0.0, 0.05, 1.0, 1.5]).__next__)
     assert realtime_prior("dis-fast", (a, b), torch.device("cuda"), 4, 24) == "dis-fast"  # 80 pairs/s
@@ -132,14 +136,17 @@ def test_the_filter_computes_two_pairs_ahead_with_two_workers(monkeypatch, motio
     assert sum(p[2] < first_pass_end for p in priors) == (3 if motion == "linear" else 4), events
 
 
-def test_auto_realtime_resolves_to_its_candidate_on_cuda_and_none_on_a_cpu():
+def test_auto_realtime_resolves_to_dis_fast_on_cuda_and_dis_light_on_a_cpu(monkeypatch):
     from vsugsp.model import prior
     from vsugsp.preset import load_preset
 
-    assert prior.resolve("auto-realtime", "cpu") == "none"
+    assert prior.resolve("auto-realtime", "cpu") == "dis-light"
     assert prior.resolve("auto-realtime", "cuda:0") == "dis-fast"
     assert "keeps up" in prior.describe("auto-realtime", "cuda") and prior.describe("auto-realtime", "cpu") == \
-        "none (auto-realtime on cpu)"
+        "dis-light (auto-realtime on cpu)"
+    monkeypatch.setattr(prior, "available", lambda: False)
+    assert prior.resolve("auto-realtime", "cpu") == prior.resolve("auto-realtime", "cuda") == "none"
+    assert prior.describe("auto-realtime", "cpu") == "none (auto-realtime on cpu, OpenCV missing)"
     assert load_preset("realtime").flow_prior == "auto-realtime"
     assert load_preset("realtime").mode == "dense"
 
@@ -207,12 +214,11 @@ def test_auto_realtime_engine_decides_on_the_first_pair_from_injected_timings(ca
                      "the source needs 23.98"]
 
 
-def test_realtime_on_a_cpu_has_no_prior_no_measurement_and_the_same_frames(caplog, monkeypatch):
+def test_realtime_on_a_cpu_runs_the_light_prior_unmeasured_and_the_same_frames(caplog, monkeypatch):
     vs = pytest.importorskip("vapoursynth")
     from vsclips import moving
 
     import vsugsp
-    from vsugsp.interpolator import Interpolator
     from vsugsp.model import ModelConfig, UGSPNet
 
     torch.manual_seed(0)
@@ -223,11 +229,10 @@ def test_realtime_on_a_cpu_has_no_prior_no_measurement_and_the_same_frames(caplo
         clip = vsugsp.interpolate(src, 2, model=net, device="cpu", preset="realtime", **kw)
         return [b"".join(np.asarray(f[p]).tobytes() for p in range(3)) for f in clip.frames()]
 
-    none = frames(flow_prior="none")
-    calls = []
-    monkeypatch.setattr(Interpolator, "prior", lambda self, a, b: calls.append(1))
+    light = frames(flow_prior="dis-light")
+    assert light != frames(flow_prior="none")  # the prior alone, not the network on its own flow
+    assert light != frames(flow_prior="dis")  # and DIS's lighter preset, not medium
     monkeypatch.setattr(prior_pool.time, "perf_counter", lambda: pytest.fail("measured on a CPU"))
     with caplog.at_level("INFO", logger="vsugsp.prior_pool"):
-        assert frames() == none  # the preset's auto-realtime
-    assert not calls
-    assert "realtime runs without the flow prior on the CPU" in caplog.text
+        assert frames() == light  # the preset's auto-realtime
+    assert "realtime runs with the dis-light prior on the CPU" in caplog.text

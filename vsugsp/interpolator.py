@@ -124,7 +124,7 @@ class Interpolator:
     net: the network, eval mode, on ``device`` (fp16 on CUDA with precision fp16).
     settings: the validated settings it was built from.
     backend: the masked-conv backend object pruned passes run on.
-    flow_prior: the prior resolved for the device: "none", "dis" or "dis-fast".
+    flow_prior: the prior resolved for the device: "none", "dis", "dis-fast" or "dis-light".
     cpu_bf16: the CPU passes run under bfloat16 autocast (weights stay fp32).
     max_density: the pruning cap per decoder level (coarse → fine), or None.
     calibrator: resolves ``mode: auto`` per frame size on a measured device

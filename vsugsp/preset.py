@@ -28,7 +28,7 @@ PRECISIONS = ("fp16", "fp32")
 #: "auto" and :data:`vsugsp.sparse.backends.BACKEND_NAMES` (written out: this module stays torch-free)
 BACKENDS = ("auto", "reference", "tiles", "cpu", "cuda")
 SCENE_MODES = ("auto", "props", "detect", "off")
-FLOW_PRIORS = ("none", "dis", "dis-fast", "auto", "auto-fast", "auto-realtime")
+FLOW_PRIORS = ("none", "dis", "dis-fast", "dis-light", "auto", "auto-fast", "auto-realtime")
 MOTIONS = ("linear", "quadratic")
 
 
@@ -57,10 +57,13 @@ class Preset:
         between the two source frames (computed on the CPU, once per source pair)
         instead of searching for the motion from nothing; needs
         ``opencv-python-headless``.  Best on large motion.  "dis-fast": DIS on
-        half-size frames (about a quarter of the cost, nearly the same flow).  "auto" / "auto-fast": "dis" / "dis-fast" where
+        half-size frames (about a quarter of the cost, nearly the same flow).  "dis-light":
+        OpenCV's lighter DIS preset at full size (a fifth of the cost, a little less
+        accurate).  "auto" / "auto-fast": "dis" / "dis-fast" where
         OpenCV is installed, else "none" (with a warning in the log).  "auto-realtime":
         "dis-fast" on CUDA where the prior pool keeps up with the clip's rate (measured on
-        the first pair, said in the log), else "none"; "none" on a CPU.
+        the first pair, said in the log), else "none"; "dis-light" on a CPU ("none"
+        without OpenCV).
     motion: "quadratic" (default) or "linear": the prior's flows at t follow a quadratic
         path estimated from the outer neighbours' priors (source frames i − 1 and i + 2;
         linear at a clip's ends, across a scene cut and where the acceleration is not
@@ -418,7 +421,7 @@ def load_preset(preset: "str | Path | Mapping[str, Any] | Preset" = "balanced", 
     raw.update(overrides)
     values = {key: _validate(key, v) for key, v in raw.items()}
     chosen = Preset(**values)
-    # "auto-realtime" is decided by a measurement when frames run (no prior on a CPU): adapting may serve
+    # "auto-realtime" may run without a prior (CUDA, the pool not keeping up; no OpenCV): adapting may serve
     if chosen.adapt and not chosen.refine and chosen.flow_prior not in ("none", "auto-realtime"):
         raise ValueError(f"vsugsp: adapt={chosen.adapt} fine-tunes the network, but refine=[] with "
                          f"flow_prior={chosen.flow_prior} makes every frame from the flow prior alone (the "

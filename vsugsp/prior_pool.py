@@ -104,15 +104,18 @@ def realtime_prior(setting: str, frames: "tuple[torch.Tensor, torch.Tensor] | No
     """The prior ``realtime`` runs with: ``setting`` (resolved) where the pool keeps up, else "none".
 
     Measured on the clip's first pair (its second run: the first builds the DIS
-    objects).  On a CPU the prior's workers would take the network's own cores,
-    so there it stays "none" without a measurement (``frames`` may be None then, as
-    where ``setting`` is "none": OpenCV missing).  Says which, in a log line.
+    objects) on CUDA, where the network on its own flow is the fast alternative.  On a
+    CPU ``setting`` stands without a measurement (``frames`` may be None then, as where
+    ``setting`` is "none": OpenCV missing): there the prior alone is the whole frame and
+    is both faster and better than the network (:data:`vsugsp.model.prior.MEASURED`).
+    Says which, in a log line.
     """
     from .model.prior import prior_for
 
-    if device.type == "cpu":
-        log.info("vsugsp: realtime runs without the flow prior on the CPU (its workers would take the network's cores)")
-        return "none"
+    if device.type == "cpu" and setting != "none":
+        log.info(f"vsugsp: realtime runs with the {setting} prior on the CPU (the prior alone is faster there "
+                 f"than the network on its own flow)")
+        return setting
     if setting == "none":
         log.warning("vsugsp: realtime runs without the flow prior: OpenCV is not installed "
                     "(pip install opencv-python-headless)")

@@ -61,8 +61,12 @@ def available() -> bool:
 #: "dis-fast" runs on half-size frames (flows upsampled): a quarter of the pixels, and on
 #: bigbuckbunny's first 48 frames the prior alone scores 34.44 dB against 34.49 at full size
 #: (ultrafast at full size: 34.33, ultrafast at half size: 33.81).  Only on frames taller
-#: than :data:`SCALED_ABOVE` lines, though.
-VARIANTS: dict[str, tuple[str, float]] = {"dis": ("medium", 1.0), "dis-fast": ("medium", 0.5)}
+#: than :data:`SCALED_ABOVE` lines, though.  "dis-light" runs OpenCV's lighter "fast" preset
+#: (coarsest finest scale, fewer iterations) at full size, the CPU's playback prior: a fifth
+#: of medium's cost (640×360: 7 against 33 ms a pair, both flows) for 0.06 dB less on the
+#: training clips' held-out ends (benchmarks/results/priors-training-clips-cpu-2026-12-07.md).
+VARIANTS: dict[str, tuple[str, float]] = {"dis": ("medium", 1.0), "dis-fast": ("medium", 0.5),
+                                          "dis-light": ("fast", 1.0)}
 #: A scaled DIS prior ("dis-fast") runs at full size on frames this tall or shorter.  On the
 #: held-out tails of the training clips (DIS medium, quadratic, frame-drop protocol) the half-size
 #: prior lost 0.07 / 0.21 dB on the two 640×480 clips and 0.13 dB on the 768×576 one (0.00 on
@@ -81,13 +85,16 @@ AUTO_BY_DEVICE: dict[str, dict[str, str]] = {
 }
 #: the CPU's choices (the names "auto" settings may take)
 AUTO = AUTO_BY_DEVICE["cpu"]
-#: Settings decided by a measurement, with the prior they try: "auto-realtime" runs "dis-fast"
-#: on CUDA where the prior pool keeps up with the clip's frame rate, measured on the clip's
-#: first pair by the engine (:func:`vsugsp.prior_pool.realtime_prior`; one log line says which
-#: and why), else "none".  On a CPU it is "none" with no measurement: the prior's workers would
-#: take the network's own cores.  :func:`resolve` gives the prior tried (the measurement is
-#: the engine's), so an interpolator used outside the engine runs it unmeasured.
-MEASURED: dict[str, str] = {"auto-realtime": "dis-fast"}
+#: Playback settings, with the prior they run per device kind where OpenCV is installed (else
+#: "none").  "auto-realtime" on CUDA runs "dis-fast" where the prior pool keeps up with the
+#: clip's frame rate, measured on the clip's first pair by the engine
+#: (:func:`vsugsp.prior_pool.realtime_prior`; one log line says which and why), else "none"
+#: (the network, its own flow, on the GPU).  On a CPU it runs "dis-light" with no measurement:
+#: there the prior alone is the whole frame, and it beats the network on its own flow both in
+#: speed and in quality (640×360 playback about 3× the frame rate; +0.9 dB on carphone,
+#: 2026-12-07).  :func:`resolve` gives the prior tried (the measurement is the engine's), so an
+#: interpolator used outside the engine runs it unmeasured.
+MEASURED: dict[str, dict[str, str]] = {"auto-realtime": {"cpu": "dis-light", "cuda": "dis-fast"}}
 SETTINGS = ("none", *VARIANTS, *AUTO, *MEASURED)
 
 
@@ -101,14 +108,14 @@ def _kind(device: "str | torch.device") -> str:
 def resolve(setting: str, device: "str | torch.device" = "cpu") -> str:
     """A ``flow_prior`` setting made concrete for a device ("cpu", "cuda", "cuda:N" or a torch.device).
 
-    "auto" / "auto-fast" take :data:`AUTO_BY_DEVICE`'s choice where OpenCV is
-    installed, else "none"; a :data:`MEASURED` setting gives the prior it tries on CUDA
-    (OpenCV installed), else "none"; the other settings stand as they are.
+    "auto" / "auto-fast" take :data:`AUTO_BY_DEVICE`'s choice and a :data:`MEASURED`
+    setting the prior it runs (CPU) or tries (CUDA), where OpenCV is installed, else
+    "none"; the other settings stand as they are.
     """
     if setting not in SETTINGS:
         raise ValueError(f"vsugsp: flow_prior={setting!r}; allowed: {', '.join(SETTINGS)}")
     if setting in MEASURED:
-        return MEASURED[setting] if _kind(device) == "cuda" and available() else "none"
+        return MEASURED[setting][_kind(device)] if available() else "none"
     if setting in AUTO:
         return AUTO_BY_DEVICE[_kind(device)][setting] if available() else "none"
     return setting
@@ -119,7 +126,8 @@ def describe(setting: str, device: "str | torch.device" = "cpu") -> str:
     chosen = resolve(setting, device)
     if setting in MEASURED:
         why = "" if available() else ", OpenCV missing"
-        kept = " where the prior pool keeps up with the source, else none" if chosen != "none" else ""
+        measured = chosen != "none" and _kind(device) == "cuda"
+        kept = " where the prior pool keeps up with the source, else none" if measured else ""
         return f"{chosen}{kept} ({setting} on {_kind(device)}{why})"
     if setting in AUTO:
         why = "" if available() else ", OpenCV missing"
@@ -213,16 +221,16 @@ def dis(preset: str, shape: tuple[int, int]):
     return obj
 
 
-def gray_u8(img: np.ndarray) -> np.ndarray:
-    """Luma (BT.601 weights) of an H×W×3 RGB image, uint8 or float in [0, 1], as contiguous uint8 H×W.
+def gray_u8(img: torch.Tensor) -> np.ndarray:
+    """Luma (BT.601 weights) of B×3×H×W RGB frames in [0, 1] as contiguous uint8 B×H×W (on the CPU).
 
-    Non-finite float samples read as 0.
+    Samples are clamped to [0, 1] (infinities to its ends) and NaN reads as 0.  Computed on the frames'
+    own planes with torch (no H×W×3 copy): at 720p about a tenth of the cost of doing
+    it in numpy, which was as much as half of a half-size DIS pair.
     """
-    x = img.astype(np.float32)
-    if img.dtype != np.uint8:
-        x = np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0) * 255.0
-    y = 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]
-    return np.ascontiguousarray(np.clip(np.rint(y), 0, 255).astype(np.uint8))
+    x = img.detach().float().clamp(0, 1).nan_to_num(nan=0.0, posinf=0.0, neginf=0.0).cpu() * 255.0
+    y = 0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]
+    return y.round_().clamp_(0, 255).to(torch.uint8).contiguous().numpy()
 
 
 def pair_flow_np(g0: np.ndarray, g1: np.ndarray, preset: str = "medium") -> tuple[np.ndarray, np.ndarray]:
@@ -263,14 +271,13 @@ def pair_flow(img0: torch.Tensor, img1: torch.Tensor, preset: str = "medium", sc
         raise ValueError(f"vsugsp: the DIS flow prior cannot take {img0.shape[3]}×{img0.shape[2]} frames (OpenCV's "
                          f"DIS needs 8 pixels on each side at every pyramid level, whose depth it picks from the "
                          f"width); run them without it")
-    a = img0.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
-    b = img1.detach().float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
+    a, b = gray_u8(img0), gray_u8(img1)
     out = np.empty((a.shape[0], 4, a.shape[1], a.shape[2]), np.float32)
     h, w = a.shape[1:3]
     sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
     small = (sh, sw) != (h, w) and fits(sh, sw, preset)  # else DIS runs on the full-size frames
     for i in range(a.shape[0]):
-        g0, g1 = gray_u8(a[i]), gray_u8(b[i])
+        g0, g1 = a[i], b[i]
         if small:
             cv2 = cv2_module()
             g0, g1 = (cv2.resize(g, (sw, sh), interpolation=cv2.INTER_AREA) for g in (g0, g1))
