@@ -30,6 +30,8 @@ from typing import Callable, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from .warp import backwarp
+
 Flow = np.ndarray  # H×W×2 float32, pixels
 
 
@@ -250,16 +252,7 @@ def _ramp_t(x: "torch.Tensor", full: "torch.Tensor | float") -> "torch.Tensor":
 
 def sample_torch(field: "torch.Tensor", at: "torch.Tensor") -> "torch.Tensor":
     """:func:`sample` on B×C×H×W tensors: ``field`` read bilinearly at ``p + at(p)`` (border replicated)."""
-    b, _, h, w = field.shape
-    ys, xs = torch.meshgrid(torch.arange(h, device=field.device, dtype=at.dtype),
-                            torch.arange(w, device=field.device, dtype=at.dtype), indexing="ij")
-    x = (xs + at[:, 0]).clamp(0, w - 1)
-    y = (ys + at[:, 1]).clamp(0, h - 1)
-    # align_corners=True: -1 and 1 are the centres of the first and last pixels, as sample's indices
-    gx = 2.0 * x / max(w - 1, 1) - 1.0
-    gy = 2.0 * y / max(h - 1, 1) - 1.0
-    grid = torch.stack([gx, gy], -1).to(field.dtype)
-    return torch.nn.functional.grid_sample(field, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return backwarp(field, at)
 
 
 def _accel_weight_t(a: "torch.Tensor", other: "torch.Tensor", has_other: "torch.Tensor",

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .motion import QuadLimits, quadratic_readings_torch
+from .opencv import available, cv2_module  # noqa: F401  (this module's names since the prior came first)
 
 PRESETS = {"ultrafast": "DISOPTICAL_FLOW_PRESET_ULTRAFAST", "fast": "DISOPTICAL_FLOW_PRESET_FAST",
            "medium": "DISOPTICAL_FLOW_PRESET_MEDIUM"}
@@ -34,27 +35,6 @@ PRESETS = {"ultrafast": "DISOPTICAL_FLOW_PRESET_ULTRAFAST", "fast": "DISOPTICAL_
 # zero pair of its size; from then on its results depend on the pair alone.
 _local = threading.local()
 _MAX_SIZES = 4  # DIS objects kept per thread and preset
-
-
-def cv2_module():
-    """The ``cv2`` module, or ImportError saying how to install it."""
-    try:
-        import cv2
-    except ImportError as e:
-        raise ImportError("vsugsp: the DIS flow prior needs OpenCV "
-                          "(pip install opencv-python-headless, or the 'prior' extra)") from e
-    if not hasattr(cv2, "DISOpticalFlow_create"):
-        raise ImportError("vsugsp: this OpenCV build has no DISOpticalFlow_create")
-    return cv2
-
-
-def available() -> bool:
-    """True when OpenCV with DIS is importable."""
-    try:
-        cv2_module()
-    except ImportError:
-        return False
-    return True
 
 
 #: ``flow_prior`` settings that run DIS: (DIS preset, fraction of the frame size it runs at).

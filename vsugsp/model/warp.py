@@ -1,10 +1,17 @@
 """Backward warping and flow resizing."""
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .opencv import exact_remap
+
 _GRIDS: dict[tuple, torch.Tensor] = {}
+_PIXELS: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+#: The OpenCV warp takes images of at most this many channels (frames, flows); grid_sample
+#: weighs each pixel once for all of a feature map's channels, OpenCV once per channel.
+REMAP_MAX_CHANNELS = 4
 
 
 def _base_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -32,14 +39,48 @@ def _sample(img: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(img.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
+def _pixels(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """The x and y pixel coordinates of an h×w grid, float32 (cached)."""
+    g = _PIXELS.get((h, w))
+    if g is None:
+        if len(_PIXELS) > 16:
+            _PIXELS.clear()
+        g = _PIXELS[(h, w)] = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return g
+
+
+def _remap(cv2, img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """:func:`backwarp` by OpenCV's bilinear remap, plane by plane (fp32, on the CPU)."""
+    b, c, h, w = flow.shape[0], img.shape[1], flow.shape[2], flow.shape[3]
+    gx, gy = _pixels(h, w)
+    src = img.detach().float()
+    moves = flow.detach().float().numpy()
+    out = np.empty((b, c, h, w), np.float32)
+    for k in range(b):
+        mx, my = gx + moves[k, 0], gy + moves[k, 1]
+        for ch in range(c):
+            plane = np.ascontiguousarray(src[k, ch].numpy())
+            cv2.remap(plane, mx, my, cv2.INTER_LINEAR, dst=out[k, ch], borderMode=cv2.BORDER_REPLICATE)
+    return torch.from_numpy(out).to(img.dtype)
+
+
 def backwarp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """Sample ``img`` (B×C×H×W) at ``p + flow(p)``; flow B×2×H×W in pixels (x, y).
 
     Out-of-frame samples take the nearest border pixel.  The sampling grid is always
     fp32: in fp16/bf16 a normalised coordinate on a 1280-px row is off by up to
     0.6/2.5 px, which costs the half-precision presets dB on real footage.  Half
-    precision ``img`` is sampled in fp32 and returned in its own dtype.
+    precision ``img`` is sampled in fp32 and returned in its own dtype.  On the CPU,
+    without gradients, images of up to :data:`REMAP_MAX_CHANNELS` channels go through
+    OpenCV's remap where it weighs exactly (:func:`vsugsp.model.opencv.exact_remap`): the
+    same numbers to about 1e-6 (the normalised grid's rounding) at 3× the speed of
+    grid_sample (720p RGB: 4.7 against 15 ms).
     """
+    if (img.device.type == "cpu" and img.shape[1] <= REMAP_MAX_CHANNELS
+            and not (torch.is_grad_enabled() and (img.requires_grad or flow.requires_grad))):
+        cv2 = exact_remap()
+        if cv2 is not None:
+            return _remap(cv2, img, flow)
     return _sample(img, _grid(flow)).to(img.dtype)
 
 
