@@ -489,13 +489,15 @@ class UGSPNet(nn.Module):
         the decoders' outputs cancel exactly)."""
         b, _, h, w = img0.shape
         sh, sw = scaled_size(h, w, scale)
-        occ = torch.logit(1 - tt.float()).expand(b, 1, h, w)
+        # the linear blend's weight is one number per frame: broadcast, not made as an H×W plane per reading
+        blend = torch.logit(1 - tt.float()).view(b, 1, 1, 1)
+        occ = blend.expand(b, 1, h, w)
         image = first = None
         agree = static_agreement(img0, img1)  # the static guard's frame part, the same for every reading
         for flow in self._prior_readings(pair_flow, tt, (sh, sw), b, readings):  # no pyramid: no decoder reads it
             if (sh, sw) != (h, w):
                 flow = resize_flow(flow, (h, w))
-            one = self._compose(img0, img1, flow, occ, None, agree)
+            one = self._compose(img0, img1, flow, blend, None, agree)
             image = one if image is None else image + one
             first = flow if first is None else first
         if len(readings) > 1:
@@ -505,7 +507,8 @@ class UGSPNet(nn.Module):
 
     @staticmethod
     def _compose(img0, img1, flow, occ, res, agree: torch.Tensor | None = None) -> torch.Tensor:
-        """Both frames warped by ``flow`` (B×4, to frame 0 then 1), blended by σ(``occ``) plus the
+        """Both frames warped by ``flow`` (B×4, to frame 0 then 1), blended by σ(``occ``: B×1×H×W,
+        or B×1×1×1 for one weight per frame) plus the
         residual ``res`` (None: none), and the static guard (``agree``: its frame part, if made
         already); sampled and composed in fp32."""
         w0 = torch.sigmoid(occ)
