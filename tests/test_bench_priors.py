@@ -1,7 +1,6 @@
 """benchmarks/bench_priors.py --clips training: the clip's tail, in order, scored by the shared protocol."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -9,18 +8,15 @@ import pytest
 
 av = pytest.importorskip("av")
 
+from script_modules import load_script  # noqa: E402
 from videofiles import write_ffv1  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 N_FRAMES, W, H, STEP = 15, 64, 48, 2
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_priors", ROOT / "benchmarks" / "bench_priors.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/bench_priors.py")
 
 
 def _frames() -> list[np.ndarray]:

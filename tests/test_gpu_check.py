@@ -1,7 +1,6 @@
 """scripts/gpu_check.sh: the GPU run's steps, its summary, and the script itself end to end on the CPU at tiny sizes."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -9,17 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from script_modules import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "gpu_check.sh"
 
 
 def _driver():
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_check"] = mod  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("scripts/gpu_check.py")
 
 
 def test_the_gpu_run_has_every_step_within_eight_minutes(tmp_path):

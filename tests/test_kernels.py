@@ -813,11 +813,10 @@ def test_dispatcher_uses_the_cuda_backend():
 def test_benchmark_layer_rows_on_emulated_kernels(emulated, monkeypatch):
     """benchmarks/bench_kernels.py's per-layer code, every backend in one run (timing stubbed: the GPU run is not a test)."""
     import argparse
-    import importlib.util
 
-    spec = importlib.util.spec_from_file_location("bench_kernels", ROOT / "benchmarks" / "bench_kernels.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    from script_modules import load_script
+
+    bench = load_script("benchmarks/bench_kernels.py")
     monkeypatch.setattr(bench, "time_ms", lambda fn, warmup, iters, repeats, dev=None: (fn(), 2.0)[1])
     args = argparse.Namespace(batch=1, mask="blobs", warmup=0, iters=1, repeats=1)
     rows = bench.bench_layer("tiny", 6, 9, 8, 12, torch.float32, [1.0, 0.5], args, torch.Generator().manual_seed(0),

@@ -1,21 +1,14 @@
 """benchmarks/probe_reading_blend.py: the oracle picks per block, the learned blend starts as the mean."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
+from script_modules import load_script
 
 
 @pytest.fixture(scope="module")
 def probe():
-    spec = importlib.util.spec_from_file_location("probe_reading_blend", ROOT / "benchmarks" / "probe_reading_blend.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("benchmarks/probe_reading_blend.py")
 
 
 def test_block_oracle_takes_the_closest_candidate_per_block(probe):
