@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import math
 import platform
 import sys
 import time
@@ -45,8 +44,9 @@ import torch.nn.functional as F
 
 from vsugsp.data.footage import DEFAULT_FOOTAGE, list_footage
 from vsugsp.data.video import iter_frames
-from vsugsp.eval.metrics import PSNR_CAP_DB
-from vsugsp.model.motion import motion_tensor
+from vsugsp.eval.metrics import psnr as psnr_u8
+from vsugsp.eval.metrics import to_uint8
+from vsugsp.model.motion import fb_error, motion_tensor
 from vsugsp.model.net import PRIOR_ALONE_VIEWS, UGSPNet, static_weight
 from vsugsp.model.prior import pair_flow
 from vsugsp.model.warp import backwarp
@@ -58,10 +58,9 @@ CROPS_PER_TRIPLET = 2
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR (dB, peak 255, capped at the protocol's 99 dB) of two 3×H×W frames in [0, 1], both
-    rounded to uint8 levels."""
-    mse = ((a * 255).round() - (b * 255).round()).square().mean().item()
-    return PSNR_CAP_DB if mse == 0 else min(PSNR_CAP_DB, 10 * math.log10(255 ** 2 / mse))
+    """The protocol's PSNR (:func:`vsugsp.eval.metrics.psnr`: dB, peak 255, capped) of two 3×H×W
+    frames in [0, 1], both rounded to uint8."""
+    return psnr_u8(to_uint8(a), to_uint8(b))
 
 
 def block_oracle(cands: torch.Tensor, target: torch.Tensor, block: int) -> torch.Tensor:
@@ -121,9 +120,8 @@ def triplets(frames: list[torch.Tensor], lo: int, hi: int, step: int):
         reads = UGSPNet._prior_readings(motion_tensor(pf(k), left, right), t, (h, w), 1, PRIOR_ALONE_VIEWS[4])
         i0, i1 = frames[k].float() / 255, frames[k + 2].float() / 255
         warps = torch.cat([torch.cat([backwarp(i0, r[:, :2]), backwarp(i1, r[:, 2:])]) for r in reads])
-        p = pf(k)
-        fb0 = (p[:, :2] + backwarp(p[:, 2:], p[:, :2])).norm(dim=1, keepdim=True)
-        fb1 = (p[:, 2:] + backwarp(p[:, :2], p[:, 2:])).norm(dim=1, keepdim=True)
+        f01, f10 = (f.permute(1, 2, 0).numpy() for f in (pf(k)[0, :2], pf(k)[0, 2:]))
+        fb0, fb1 = (torch.from_numpy(fb_error(a, b))[None, None] for a, b in ((f01, f10), (f10, f01)))
         cues = torch.cat([reads[0], backwarp(fb0, reads[0][:, :2]), backwarp(fb1, reads[0][:, 2:])], 1)
         yield k, Triplet(warps, cues[0], static_weight(i0, i1, reads[0])[0], (0.5 * (i0 + i1))[0],
                          frames[k + 1][0].float() / 255)
